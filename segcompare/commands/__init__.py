@@ -1,0 +1,1 @@
+"""One module per `segcompare` subcommand; see `segcompare/cli.py`."""

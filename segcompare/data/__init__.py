@@ -1,0 +1,56 @@
+"""Dataset registry (Contract 3): `get_dataset("prefix:ROOT" | "prefix", split, ...)`.
+
+Each dataset family registers a builder under its spec prefix with `DATASETS.register(prefix)`;
+the builder is called as `builder(root, split=..., size=..., augment=..., normalize=..., **options)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import UserError
+from ..registry import Registry
+from .base import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, SegDataset
+
+DATASETS: Registry = Registry("dataset")
+SPLITS = ("train", "val", "test")
+# Modules that register dataset families; a missing one (not written yet) is skipped.
+_FAMILIES = ["synthetic", "folder", "oxford_pet", "cityscapes", "bdd100k"]
+
+
+def _load_families() -> None:
+    for mod in _FAMILIES:
+        try:
+            importlib.import_module(f".{mod}", __name__)
+        except ModuleNotFoundError as e:
+            if not (e.name or "").endswith(f"data.{mod}"):
+                raise
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    prefix, _, root = str(spec).partition(":")
+    return prefix, (root or None)
+
+
+def list_datasets() -> list[str]:
+    return DATASETS.names()
+
+
+def describe_dataset(prefix: str) -> str:
+    builder = DATASETS.get(prefix)
+    return (builder.__doc__ or "").strip()
+
+
+def get_dataset(spec: str, split: str = "train", size=None, augment: bool = False, normalize: bool = True,
+                **options) -> SegDataset:
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}. Valid: {', '.join(SPLITS)}")
+    prefix, root = parse_spec(spec)
+    builder = DATASETS.get(prefix)
+    return builder(root, split=split, size=size, augment=augment, normalize=normalize, **options)
+
+
+_load_families()
+
+__all__ = ["DATASETS", "SPLITS", "SegDataset", "get_dataset", "list_datasets", "describe_dataset",
+           "parse_spec", "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD"]
