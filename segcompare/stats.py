@@ -1,0 +1,169 @@
+"""Is model A really better than model B on this test set? Paired bootstrap over images.
+
+Both models' results store one confusion matrix per test image. A bootstrap replicate draws the test
+images with replacement (the same draw for both models: paired) and recomputes the dataset-level mIoU
+from the summed matrices, so the interval reflects how much the ranking depends on which images happened
+to be in the test set. Vectorised: a (replicates x images) count matrix times the stacked per-image
+matrices. Differences are in mIoU units (0-1); verdicts speak in mIoU points (x100).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .errors import UserError
+
+FORMAT = "segcompare-results/1"
+CHUNK = 256  # replicates per matrix product: bounds memory for large test sets
+
+
+def _label(res: dict) -> str:
+    return str(res.get("label") or res.get("model") or "?")
+
+
+def _where(res: dict) -> str:
+    return f"{_label(res)} ({res.get('checkpoint') or res.get('dataset')})"
+
+
+def check_comparable(a: dict, b: dict) -> None:
+    """Refuse to pair results of different datasets, splits, class lists or image lists."""
+    for res in (a, b):
+        if res.get("format") != FORMAT:
+            raise UserError(f"unknown results format {res.get('format')!r} for {_where(res)}; "
+                            f"expected {FORMAT}")
+    for key, what in (("dataset", "datasets"), ("split", "splits"), ("classes", "class lists")):
+        if a.get(key) != b.get(key):
+            raise UserError(f"cannot compare {_label(a)} and {_label(b)}: different {what} "
+                            f"({a.get(key)!r} vs {b.get(key)!r}); evaluate both on the same data")
+    na, nb = a["per_image"]["names"], b["per_image"]["names"]
+    if sorted(na) != sorted(nb) or len(set(na)) != len(na):
+        only = sorted(set(na) ^ set(nb))
+        raise UserError(f"cannot compare {_label(a)} and {_label(b)}: different test images "
+                        f"({len(na)} vs {len(nb)}; e.g. {only[:3]}); evaluate both on the same split without "
+                        "--max-images, or with the same value")
+    for res in (a, b):
+        if not res["per_image"].get("confusion"):
+            raise UserError(f"{_where(res)} has no per-image confusion matrices; "
+                            "re-run `segcompare evaluate`")
+
+
+def _stack(res: dict, order: list[str]) -> np.ndarray:
+    """Per-image matrices [N, K*K] in the image order `order`."""
+    pos = {n: i for i, n in enumerate(res["per_image"]["names"])}
+    cms = np.asarray(res["per_image"]["confusion"], dtype=np.float64)
+    return cms[[pos[n] for n in order]].reshape(len(order), -1)
+
+
+def _iou(cm_flat: np.ndarray, k: int) -> np.ndarray:
+    """Per-class IoU of flat matrices [..., K*K] (NaN where a class is absent from truth and prediction)."""
+    cm = cm_flat.reshape(*cm_flat.shape[:-1], k, k)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    union = cm.sum(-1) + cm.sum(-2) - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, tp / union, np.nan)
+
+
+def _nanmean(x: np.ndarray, axis=-1) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(x, axis=axis)
+
+
+def _image_miou(res: dict, order: list[str]) -> np.ndarray:
+    pos = {n: i for i, n in enumerate(res["per_image"]["names"])}
+    vals = res["per_image"].get("miou")
+    if vals is None:
+        return _nanmean(_iou(_stack(res, order), len(res["classes"])))
+    return np.array([np.nan if vals[pos[n]] is None else vals[pos[n]] for n in order], dtype=np.float64)
+
+
+def _percentiles(x: np.ndarray, axis=0) -> tuple[np.ndarray, np.ndarray]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(x, [2.5, 97.5], axis=axis)
+    return lo, hi
+
+
+def _none(x):
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 0:
+        return None if not np.isfinite(x) else float(x)
+    return [None if not np.isfinite(v) else float(v) for v in x]
+
+
+def paired_bootstrap(res_a: dict, res_b: dict, n_boot: int = 2000, seed: int = 0) -> dict:
+    """mIoU difference A - B with a 95% percentile interval, per-class differences, image win rate."""
+    check_comparable(res_a, res_b)
+    order = list(res_a["per_image"]["names"])
+    k = len(res_a["classes"])
+    ca, cb = _stack(res_a, order), _stack(res_b, order)
+    n = len(order)
+    rng = np.random.default_rng(seed)
+    diffs, class_diffs = np.empty(n_boot), np.empty((n_boot, k))
+    for start in range(0, n_boot, CHUNK):
+        m = min(CHUNK, n_boot - start)
+        draws = rng.integers(0, n, size=(m, n))
+        # counts[r, i] = how often image i is drawn in replicate r
+        counts = np.zeros((m, n))
+        np.add.at(counts, (np.repeat(np.arange(m), n), draws.ravel()), 1)
+        ia, ib = _iou(counts @ ca, k), _iou(counts @ cb, k)
+        diffs[start:start + m] = _nanmean(ia) - _nanmean(ib)
+        class_diffs[start:start + m] = ia - ib
+    iou_a, iou_b = _iou(ca.sum(0), k), _iou(cb.sum(0), k)
+    diff = float(_nanmean(iou_a) - _nanmean(iou_b))
+    lo, hi = _percentiles(diffs)
+    clo, chi = _percentiles(class_diffs)
+    ma, mb = _image_miou(res_a, order), _image_miou(res_b, order)
+    both = np.isfinite(ma) & np.isfinite(mb)
+    win = float((ma[both] > mb[both]).mean()) if both.any() else None
+    loss = float((ma[both] < mb[both]).mean()) if both.any() else None
+    out = {"a": _label(res_a), "b": _label(res_b), "diff": diff, "ci_low": float(lo), "ci_high": float(hi),
+           "win_rate": win, "loss_rate": loss, "significant": bool(lo > 0 or hi < 0),
+           "n_images": n, "n_boot": n_boot, "seed": seed, "classes": list(res_a["classes"]),
+           "per_class_diff": _none(iou_a - iou_b), "per_class_ci_low": _none(clo),
+           "per_class_ci_high": _none(chi)}
+    out["verdict"] = verdict(out["a"], out["b"], diff, out["ci_low"], out["ci_high"], win, loss)
+    return out
+
+
+def verdict(a: str, b: str, diff: float, ci_low: float, ci_high: float, win_rate: float | None = None,
+            loss_rate: float | None = None) -> str:
+    """One plain-language sentence. `diff` and the interval are A - B in mIoU units (0-1), spoken in
+    points; `win_rate` / `loss_rate` are the shares of images where A's image mIoU beats / loses to B's."""
+    pts = lambda v: f"{100 * v:.1f}"
+    if ci_low > 0:
+        better, worse, d, lo, hi, share = a, b, diff, ci_low, ci_high, win_rate
+    elif ci_high < 0:
+        better, worse, d, lo, hi, share = b, a, -diff, -ci_high, -ci_low, loss_rate
+    else:
+        return f"no clear difference between {a} and {b} (95% CI {pts(ci_low)} to {pts(ci_high)})"
+    text = f"{better} is better than {worse} by {pts(d)} mIoU points (95% CI {pts(lo)} to {pts(hi)})"
+    if share is not None:
+        text += f", better on {100 * share:.0f}% of test images"
+    return text
+
+
+def _unique_labels(results: list[dict]) -> list[dict]:
+    """Give two results of the same model name distinct labels (the checkpoint folder's name)."""
+    labels = [_label(r) for r in results]
+    out = []
+    for r, lab in zip(results, labels):
+        if labels.count(lab) > 1:
+            tail = str(r.get("checkpoint") or "").rstrip("/").rsplit("/", 1)[-1]
+            r = {**r, "label": f"{lab} [{tail or labels.index(lab)}]"}
+        out.append(r)
+    return out
+
+
+def compare_all(results: list[dict], n_boot: int = 2000, seed: int = 0) -> list[dict]:
+    """Every pair, each oriented best-first (A = higher mIoU); the best model's comparisons come first."""
+    results = _unique_labels(list(results))
+    for i in range(len(results)):
+        for j in range(i + 1, len(results)):
+            check_comparable(results[i], results[j])
+    key = lambda r: -(r.get("miou") if r.get("miou") is not None else -1.0)
+    ranked = sorted(results, key=key)
+    return [paired_bootstrap(ranked[i], ranked[j], n_boot=n_boot, seed=seed)
+            for i in range(len(ranked)) for j in range(i + 1, len(ranked))]
