@@ -43,7 +43,8 @@ def test_large_difference_excludes_zero():
     assert out["verdict"].startswith("good is better than bad by ")
     # reversed order: same interval, mirrored, and the verdict still names the better model first
     back = stats.paired_bootstrap(bad, good, n_boot=500, seed=0)
-    assert back["ci_high"] == pytest.approx(-out["ci_low"]) and back["ci_low"] == pytest.approx(-out["ci_high"])
+    assert back["ci_high"] == pytest.approx(-out["ci_low"])
+    assert back["ci_low"] == pytest.approx(-out["ci_high"])
     assert back["verdict"] == out["verdict"]
 
 
