@@ -1,0 +1,353 @@
+"""The model zoo (Contract 1): one name -> one `SegModel`, over torchvision, smp and transformers.
+
+Every model maps normalised float[B,3,H,W] to logits float[B,K,H,W] at the input's H and W, for any H, W.
+Each library gets one adapter (a `SegModel` subclass) that hides its quirks: torchvision's `['out']` dict,
+smp's divisible-input requirement (pad to the stride, crop back), SegFormer's 1/4-resolution logits.
+Names are lowercase `arch_backbone`: `fcn_resnet50`, `unet_resnet34`, `segformer_b0`, ...
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import UserError
+from .registry import unknown
+
+PRETRAINED_CHOICES = ("none", "imagenet", "coco", "PATH")
+
+
+class SegModel(nn.Module):
+    """Common face of every model; subclasses implement `_logits` for one library."""
+
+    library = ""
+    stride = 1  # inputs are padded to a multiple of this and cropped back
+    min_size = 0  # ... and at least to this size (decoders that pool the deepest map several times)
+
+    def __init__(self, name: str, num_classes: int, net: nn.Module):
+        super().__init__()
+        self.name, self.num_classes, self.net = name, num_classes, net
+        self.frozen = False
+
+    @property
+    def encoder(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = max(-h % self.stride, self.min_size - h), max(-w % self.stride, self.min_size - w)
+        ph, pw = ph + -(h + ph) % self.stride, pw + -(w + pw) % self.stride
+        if ph or pw:  # zero = the mean colour after normalisation
+            x = F.pad(x, (0, pw, 0, ph))
+        out = self._logits(x)
+        if out.shape[-2:] != x.shape[-2:]:
+            out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return out[..., :h, :w]
+
+    def freeze_encoder(self) -> SegModel:
+        """The reference experiments' "frozen encoder": no gradients, BatchNorm statistics kept."""
+        self.frozen = True
+        self.encoder.requires_grad_(False)
+        self.encoder.eval()
+        return self
+
+    def train(self, mode: bool = True) -> SegModel:
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()
+        return self
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def size_mb(self) -> float:
+        return sum(t.numel() * t.element_size() for t in self.state_dict().values()) / 2**20
+
+
+# ----------------------------------------------------------------------------------------------- torchvision
+class TorchvisionSeg(SegModel):
+    library = "torchvision"
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.net.backbone
+
+    def _logits(self, x):
+        return self.net(x)["out"]
+
+
+def _fetch_error(what: str, url: str, err: Exception) -> UserError:
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
+    return UserError(f"could not get {what} weights ({type(err).__name__}: {err}). Connect to the internet, "
+                     f"or download {url} and put it at {path}")
+
+
+def _tv_weights(enum, what: str):
+    """Fetch a torchvision weights enum now so a missing file fails with a helpful message."""
+    try:
+        enum.get_state_dict(progress=False)
+    except Exception as e:  # URLError, OSError, ... all mean "not cached and no network"
+        raise _fetch_error(what, enum.url, e) from None
+    return enum
+
+
+def _dilate(layer: nn.Sequential, dilation: int) -> None:
+    """Turn a BasicBlock ResNet stage into a dilated one (torchvision only dilates Bottlenecks)."""
+    for i, block in enumerate(layer):
+        for conv in (block.conv1, block.conv2):
+            d = dilation // 2 if (i == 0 and conv is block.conv1) else dilation
+            conv.stride, conv.dilation, conv.padding = (1, 1), (d, d), (d, d)
+        if block.downsample is not None:
+            block.downsample[0].stride = (1, 1)
+
+
+def _tv_small_resnet(arch: str, depth: int, num_classes: int, pretrained: str) -> nn.Module:
+    """FCN / DeepLabV3 on ResNet-18/34 at output stride 8 (the heads torchvision uses for ResNet-50)."""
+    from torchvision import models as tvm
+    from torchvision.models._utils import IntermediateLayerGetter
+    from torchvision.models.segmentation.deeplabv3 import DeepLabHead, DeepLabV3
+    from torchvision.models.segmentation.fcn import FCN, FCNHead
+
+    weights = getattr(tvm, f"ResNet{depth}_Weights").IMAGENET1K_V1 if pretrained == "imagenet" else None
+    if weights is not None:
+        _tv_weights(weights, f"resnet{depth} ImageNet")
+    backbone = getattr(tvm, f"resnet{depth}")(weights=weights)
+    _dilate(backbone.layer3, 2)
+    _dilate(backbone.layer4, 4)
+    backbone = IntermediateLayerGetter(backbone, {"layer4": "out"})
+    if arch == "fcn":
+        return FCN(backbone, FCNHead(512, num_classes), None)
+    return DeepLabV3(backbone, DeepLabHead(512, num_classes), None)
+
+
+def _tv_builder(arch: str, backbone: str):
+    def build(num_classes: int, pretrained: str) -> SegModel:
+        import torchvision.models as tvm
+        from torchvision.models import segmentation as seg
+
+        if backbone in ("resnet18", "resnet34"):
+            if pretrained == "coco":
+                raise UserError(f"no COCO weights for {arch}_{backbone}; use --pretrained imagenet or none")
+            return _tv_small_resnet(arch, int(backbone[6:]), num_classes, pretrained)
+        fn = getattr(seg, f"{arch}_{backbone}")
+        if pretrained == "coco":
+            enum = getattr(seg, f"{_tv_weights_name(arch)}_{_tv_backbone_title(backbone)}_Weights")
+            enum = _tv_weights(enum.COCO_WITH_VOC_LABELS_V1, f"{arch}_{backbone} COCO")
+            net = fn(weights=enum)
+            _replace_tv_head(net, arch, num_classes)
+            return net
+        wb = None
+        if pretrained == "imagenet":
+            wb = getattr(tvm, f"{_tv_backbone_title(backbone)}_Weights").IMAGENET1K_V1
+            _tv_weights(wb, f"{backbone} ImageNet")
+        return fn(weights=None, weights_backbone=wb, num_classes=num_classes, aux_loss=False)
+
+    return build
+
+
+def _tv_weights_name(arch: str) -> str:
+    return {"fcn": "FCN", "deeplabv3": "DeepLabV3", "lraspp": "LRASPP"}[arch]
+
+
+def _tv_backbone_title(backbone: str) -> str:
+    return {"resnet50": "ResNet50", "resnet101": "ResNet101",
+            "mobilenet_v3_large": "MobileNet_V3_Large"}[backbone]
+
+
+def _replace_tv_head(net: nn.Module, arch: str, num_classes: int) -> None:
+    """COCO-pretrained heads predict 21 classes: swap the last layers for `num_classes`."""
+    if arch == "lraspp":
+        c = net.classifier
+        c.low_classifier = nn.Conv2d(c.low_classifier.in_channels, num_classes, 1)
+        c.high_classifier = nn.Conv2d(c.high_classifier.in_channels, num_classes, 1)
+    else:
+        last = net.classifier[-1]
+        net.classifier[-1] = nn.Conv2d(last.in_channels, num_classes, 1)
+    net.aux_classifier = None
+
+
+TORCHVISION_MODELS = {f"{a}_{b}": (a, b) for a, b in [
+    ("fcn", "resnet18"), ("fcn", "resnet34"), ("fcn", "resnet50"), ("fcn", "resnet101"),
+    ("deeplabv3", "resnet18"), ("deeplabv3", "resnet34"), ("deeplabv3", "resnet50"), ("deeplabv3", "resnet101"),
+    ("deeplabv3", "mobilenet_v3_large"), ("lraspp", "mobilenet_v3_large")]}
+
+
+# ----------------------------------------------------------------------------------------------- smp
+class SmpSeg(SegModel):
+    library = "smp"
+    stride = 32
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.net.encoder
+
+    def _logits(self, x):
+        return self.net(x)
+
+
+SMP_ARCHS = {"unet": "Unet", "unetplusplus": "UnetPlusPlus", "fpn": "FPN", "pspnet": "PSPNet",
+             "deeplabv3": "DeepLabV3", "deeplabv3plus": "DeepLabV3Plus", "linknet": "Linknet",
+             "manet": "MAnet", "pan": "PAN", "upernet": "UPerNet", "segformer": "Segformer"}
+# PAN's feature-pyramid attention halves the 1/32 map three more times.
+MIN_SIZE = {"pan": 256}
+# What `list_models()` shows for smp; any smp encoder (or timm's via `tu-NAME`) is accepted by build_model.
+SMP_LISTED_ENCODERS = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "efficientnet-b0")
+SMP_LISTED_EXTRA = ("segformer_mit_b0", "unet_mit_b0", "fpn_mit_b0")  # MiT encoders fit only some decoders
+
+
+def _smp_encoders() -> list[str]:
+    import segmentation_models_pytorch as smp
+
+    return smp.encoders.get_encoder_names()
+
+
+def _smp_builder(arch: str, encoder: str):
+    def build(num_classes: int, pretrained: str) -> nn.Module:
+        import segmentation_models_pytorch as smp
+
+        if pretrained == "coco":
+            raise UserError("smp encoders have no COCO weights; use --pretrained imagenet or none")
+        weights = "imagenet" if pretrained == "imagenet" else None
+        try:
+            return smp.create_model(arch, encoder_name=encoder, encoder_weights=weights, classes=num_classes)
+        except (KeyError, ValueError) as e:
+            raise UserError(f"smp cannot build {arch}_{encoder}: {e}") from None
+        except OSError as e:  # huggingface_hub's offline / not-found errors are OSErrors
+            from huggingface_hub.constants import HF_HUB_CACHE
+
+            raise UserError(f"could not get ImageNet weights for smp encoder {encoder!r} "
+                            f"({type(e).__name__}). Connect to the internet, or place the Hub repo "
+                            f"smp-hub/{encoder}.imagenet in the Hugging Face cache {HF_HUB_CACHE}") from None
+
+    return build
+
+
+# ----------------------------------------------------------------------------------------------- transformers
+class HFSegformer(SegModel):
+    library = "transformers"
+    stride = 32
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.net.segformer
+
+    def _logits(self, x):
+        return self.net(pixel_values=x).logits  # 1/4 resolution; forward() upsamples
+
+
+# MiT variants from the SegFormer paper: (hidden sizes, depths, decoder width).
+MIT_CONFIGS = {
+    "b0": ([32, 64, 160, 256], [2, 2, 2, 2], 256), "b1": ([64, 128, 320, 512], [2, 2, 2, 2], 256),
+    "b2": ([64, 128, 320, 512], [3, 4, 6, 3], 768), "b3": ([64, 128, 320, 512], [3, 4, 18, 3], 768),
+    "b4": ([64, 128, 320, 512], [3, 8, 27, 3], 768), "b5": ([64, 128, 320, 512], [3, 6, 40, 3], 768)}
+
+
+def _hf_builder(variant: str):
+    def build(num_classes: int, pretrained: str) -> nn.Module:
+        from transformers import SegformerConfig, SegformerForSemanticSegmentation
+        from transformers.utils import logging as hf_logging
+
+        if pretrained == "coco":
+            raise UserError("SegFormer has no COCO weights here; use --pretrained imagenet or none")
+        if pretrained == "imagenet":
+            repo = f"nvidia/mit-{variant}"
+            verbosity = hf_logging.get_verbosity()
+            hf_logging.set_verbosity_error()  # the "newly initialized decode_head" warning is expected
+            try:
+                return SegformerForSemanticSegmentation.from_pretrained(
+                    repo, num_labels=num_classes, ignore_mismatched_sizes=True)
+            except OSError as e:
+                from huggingface_hub.constants import HF_HUB_CACHE
+
+                raise UserError(f"could not get ImageNet weights {repo} ({type(e).__name__}). Connect to the "
+                                f"internet, or place the Hub repo {repo} in the Hugging Face cache "
+                                f"{HF_HUB_CACHE}") from None
+            finally:
+                hf_logging.set_verbosity(verbosity)
+        hidden, depths, decoder = MIT_CONFIGS[variant]
+        cfg = SegformerConfig(hidden_sizes=hidden, depths=depths, decoder_hidden_size=decoder,
+                              num_attention_heads=[1, 2, 5, 8], num_labels=num_classes)
+        return SegformerForSemanticSegmentation(cfg)
+
+    return build
+
+
+# ----------------------------------------------------------------------------------------------- zoo
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    library: str
+    arch: str
+    encoder: str
+    build: Callable[[int, str], nn.Module]
+    adapter: type[SegModel]
+
+
+def _spec(name: str) -> ModelSpec:
+    name = str(name).lower()
+    if name in TORCHVISION_MODELS:
+        arch, backbone = TORCHVISION_MODELS[name]
+        return ModelSpec(name, "torchvision", arch, backbone, _tv_builder(arch, backbone), TorchvisionSeg)
+    if name.startswith("segformer_b") and name[len("segformer_"):] in MIT_CONFIGS:
+        variant = name[len("segformer_"):]
+        return ModelSpec(name, "transformers", "segformer", f"mit_{variant}", _hf_builder(variant), HFSegformer)
+    arch, _, encoder = name.partition("_")
+    if arch in SMP_ARCHS and encoder and (encoder.startswith("tu-") or encoder in _smp_encoders()):
+        return ModelSpec(name, "smp", arch, encoder, _smp_builder(arch, encoder), SmpSeg)
+    if arch in SMP_ARCHS and encoder:
+        raise UserError(unknown("smp encoder", encoder, _smp_encoders(), limit=25)
+                        + f" (or timm's as tu-NAME); the model name is {arch}_ENCODER")
+    raise UserError(unknown("model", name, list_models(), limit=60) + ". smp architectures ("
+                    + ", ".join(SMP_ARCHS) + ") accept any smp encoder: ARCH_ENCODER")
+
+
+def list_models(pattern: str | None = None, library: str | None = None) -> list[str]:
+    """Registered names (smp architectures shown with a few common encoders; any smp encoder works)."""
+    names = list(TORCHVISION_MODELS) + [f"segformer_{v}" for v in MIT_CONFIGS]
+    names += [f"{a}_{e}" for a in SMP_ARCHS for e in SMP_LISTED_ENCODERS] + list(SMP_LISTED_EXTRA)
+    names = set(names)  # deeplabv3_resnet* names are torchvision's; smp's DeepLabV3 keeps its other encoders
+    if library:
+        names = [n for n in names if model_info(n)["library"] == library]
+    if pattern:
+        names = fnmatch.filter(names, pattern)
+    return sorted(names)
+
+
+def model_info(name: str) -> dict:
+    s = _spec(name)
+    return {"name": s.name, "library": s.library, "arch": s.arch, "encoder": s.encoder}
+
+
+def build_model(name: str, num_classes: int, pretrained: str = "none", frozen: bool = False) -> SegModel:
+    """Build a model by registry name. `pretrained`: none | imagenet | coco (torchvision) | PATH."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise UserError(f"num_classes must be a positive integer, got {num_classes!r}")
+    spec = _spec(name)
+    pretrained = str(pretrained or "none")
+    path = None
+    if pretrained not in ("none", "imagenet", "coco"):
+        path, pretrained = pretrained, "none"
+        if not os.path.exists(path):
+            raise UserError(f"pretrained weights {path!r} not found; use none, imagenet, coco or an existing "
+                            "checkpoint folder / .safetensors file")
+    model = spec.adapter(spec.name, num_classes, spec.build(num_classes, pretrained))
+    model.min_size = MIN_SIZE.get(spec.arch, 0) if spec.library == "smp" else 0
+    if path is not None:
+        from .checkpoint import load_pretrained
+
+        load_pretrained(model, path)
+    if frozen:
+        if pretrained == "none" and path is None:
+            raise UserError(f"a frozen encoder needs pretrained weights: add --pretrained imagenet (or a PATH) "
+                            f"for {spec.name}, or use --strategy finetune/scratch")
+        model.freeze_encoder()
+    return model
