@@ -1,48 +1,97 @@
 """Joint image+mask transforms on numpy arrays (image uint8 HxWx3, mask HxW), then tensor conversion.
 
-Geometric transforms move image and mask together (bilinear for the image, nearest for the mask, 255 for
-padding); photometric ones touch the image only.
+Geometric transforms move image and mask together (bilinear for the image, nearest for the mask, the ignore
+index for padding); photometric ones (colour jitter) touch the image only. Everything works on uint8 through
+Pillow's C code, so one CPU core prepares several hundred small images per second.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageEnhance
+
+# Training augmentation: random scale of the target size, then a crop back to it.
+SCALE_RANGE = (0.75, 1.5)
+JITTER = 0.25  # brightness, contrast and saturation vary by up to +-25%
+
+
+def resize_image(image: np.ndarray, size) -> np.ndarray:
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    return np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
+
+
+def resize_mask(mask: np.ndarray, size) -> np.ndarray:
+    h, w = size
+    if mask.shape[:2] == (h, w):
+        return mask
+    # Nearest neighbour: a resized mask never contains a value that was not in the original.
+    return np.asarray(Image.fromarray(mask.astype(np.uint8)).resize((w, h), Image.NEAREST))
 
 
 def resize(image: np.ndarray, mask: np.ndarray, size) -> tuple[np.ndarray, np.ndarray]:
-    h, w = size
-    if image.shape[:2] == (h, w):
-        return image, mask
-    img = np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
-    m = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize((w, h), Image.NEAREST))
-    return img, m
+    return resize_image(image, size), resize_mask(mask, size)
 
 
-def random_scale_crop(image, mask, size, rng, scale=(0.75, 1.5), ignore_index=255):
-    """Scale by a random factor, pad (mask with ignore_index) and take a random crop of `size`."""
-    h, w = size
-    s = rng.uniform(*scale)
-    sh, sw = max(1, round(h * s)), max(1, round(w * s))
-    image, mask = resize(image, mask, (sh, sw))
-    ph, pw = max(0, h - sh), max(0, w - sw)
+def pad_to(image, mask, size, ignore_index=255):
+    """Pad at the bottom and right up to `size`: black image, `ignore_index` in the mask."""
+    ph, pw = max(0, size[0] - image.shape[0]), max(0, size[1] - image.shape[1])
     if ph or pw:
         image = np.pad(image, ((0, ph), (0, pw), (0, 0)))
         mask = np.pad(mask, ((0, ph), (0, pw)), constant_values=ignore_index)
-    y = rng.integers(0, image.shape[0] - h + 1)
-    x = rng.integers(0, image.shape[1] - w + 1)
+    return image, mask
+
+
+def random_crop(image, mask, size, rng):
+    h, w = size
+    y = int(rng.integers(0, image.shape[0] - h + 1))
+    x = int(rng.integers(0, image.shape[1] - w + 1))
     return image[y:y + h, x:x + w], mask[y:y + h, x:x + w]
 
 
-def color_jitter(image, rng, brightness=0.25, contrast=0.25, saturation=0.25):
-    img = image.astype(np.float32)
-    img = img * rng.uniform(1 - brightness, 1 + brightness)
-    mean = img.mean()
-    img = (img - mean) * rng.uniform(1 - contrast, 1 + contrast) + mean
-    gray = img.mean(axis=2, keepdims=True)
-    img = (img - gray) * rng.uniform(1 - saturation, 1 + saturation) + gray
-    return np.clip(img, 0, 255).astype(np.uint8)
+def random_scale_crop(image, mask, size, rng, scale=SCALE_RANGE, ignore_index=255):
+    """Resize to a random multiple of `size`, pad (mask: ignore_index) and take a random crop of `size`."""
+    h, w = size
+    s = rng.uniform(*scale)
+    image, mask = resize(image, mask, (max(1, round(h * s)), max(1, round(w * s))))
+    image, mask = pad_to(image, mask, size, ignore_index)
+    return random_crop(image, mask, size, rng)
+
+
+def hflip(image, mask):
+    return image[:, ::-1], mask[:, ::-1]
+
+
+def color_jitter(image, rng, brightness=JITTER, contrast=JITTER, saturation=JITTER):
+    """Random brightness, contrast and saturation (Pillow's enhancers, in random order); image only."""
+    pil = Image.fromarray(np.ascontiguousarray(image))
+    ops = [(ImageEnhance.Brightness, brightness), (ImageEnhance.Contrast, contrast),
+           (ImageEnhance.Color, saturation)]
+    for k in rng.permutation(len(ops)):
+        enhancer, amount = ops[k]
+        if amount:
+            pil = enhancer(pil).enhance(rng.uniform(1 - amount, 1 + amount))
+    return np.asarray(pil)
+
+
+def work_size(size, augment: bool, original=None):
+    """The resolution worth decoding and caching for a target `size`.
+
+    Evaluation needs exactly `size`. Training rescales by up to SCALE_RANGE[1] before cropping, so keep that
+    much detail, but never more than the original has. None means "the original size".
+    """
+    if size is None:
+        return None
+    if not augment:
+        return tuple(size)
+    big = (math.ceil(size[0] * SCALE_RANGE[1]), math.ceil(size[1] * SCALE_RANGE[1]))
+    if original is not None and original[0] * original[1] <= big[0] * big[1]:
+        return tuple(original)
+    return big
 
 
 def prepare(image, mask, size=None, augment=False, rng=None, ignore_index=255):
@@ -53,7 +102,7 @@ def prepare(image, mask, size=None, augment=False, rng=None, ignore_index=255):
         target = size or image.shape[:2]
         image, mask = random_scale_crop(image, mask, target, rng, ignore_index=ignore_index)
         if rng.random() < 0.5:
-            image, mask = image[:, ::-1], mask[:, ::-1]
+            image, mask = hflip(image, mask)
         image = color_jitter(image, rng)
     elif size is not None:
         image, mask = resize(image, mask, size)
@@ -62,6 +111,8 @@ def prepare(image, mask, size=None, augment=False, rng=None, ignore_index=255):
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 HxWx3 -> float32 3xHxW in [0, 1]."""
+    if not image.flags.writeable:  # Pillow's arrays are read-only; torch warns on those
+        image = image.copy()
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
 
 

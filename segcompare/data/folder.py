@@ -1,0 +1,82 @@
+"""`folder:ROOT` — the generic "bring your own data" format of Contract 3, and the default class palette."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UserError
+from .base import IGNORE_INDEX
+from .loader import FileDataset, existing_dir, lut_from, pair_by_stem, register
+
+
+def default_palette(n: int) -> list[list[int]]:
+    """n distinct colours: the Pascal VOC bit-interleaving colour map (class 0 is black)."""
+    out = []
+    for i in range(n):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        out.append([r, g, b])
+    return out
+
+
+def read_classes_json(path: Path) -> dict:
+    """Parse and check classes.json -> {"classes", "ignore_index", "palette"}."""
+    if not path.is_file():
+        raise UserError(f"{path} is missing: write {{\"classes\": [\"background\", ...], "
+                        "\"ignore_index\": 255}")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{path} is not valid JSON: {e}") from None
+    classes = meta.get("classes") if isinstance(meta, dict) else None
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) and c for c in classes)):
+        raise UserError(f"{path}: \"classes\" must be a non-empty list of class names")
+    if len(set(classes)) != len(classes):
+        raise UserError(f"{path}: class names must be unique")
+    ignore = meta.get("ignore_index", IGNORE_INDEX)
+    if not (isinstance(ignore, int) and len(classes) <= ignore <= 255) or len(classes) > 255:
+        raise UserError(f"{path}: \"ignore_index\" must be an integer from {len(classes)} to 255 "
+                        f"(masks are 8-bit, at most 255 classes), got {ignore!r}")
+    palette = meta.get("palette") or default_palette(len(classes))
+    ok = (isinstance(palette, list) and len(palette) == len(classes)
+          and all(isinstance(c, list) and len(c) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in c)
+                  for c in palette))
+    if not ok:
+        raise UserError(f"{path}: \"palette\" must list one [r, g, b] (0-255) per class ({len(classes)})")
+    return {"classes": classes, "ignore_index": ignore, "palette": palette}
+
+
+@register("folder")
+class FolderDataset(FileDataset):
+    """Your own data, one folder per split.
+
+    ROOT/classes.json                       {"classes": ["background", ...], "ignore_index": 255,
+                                             "palette": [[r, g, b], ...] (optional)}
+    ROOT/{train,val,test}/images/NAME.jpg   (or .jpeg / .png)
+    ROOT/{train,val,test}/masks/NAME.png    single channel, value = class index, or ignore_index
+    Every image needs a mask with the same name and size. An ignore_index other than 255 is read as 255.
+    Options: cache=auto|true|false (keep decoded images in memory; auto below 2 GB).
+    """
+
+    def __init__(self, root, split="train", size=None, augment=False, normalize=True, *, seed=0,
+                 cache="auto"):
+        root = existing_dir(root, "folder dataset root", "Expected ROOT/classes.json and ROOT/train/images")
+        meta = read_classes_json(root / "classes.json")
+        self.classes, self.palette = meta["classes"], meta["palette"]
+        split_dir = root / split
+        images = split_dir / "images"
+        if not images.is_dir():
+            raise UserError(f"folder:{root} has no {split} split: expected {images}/ and "
+                            f"{split_dir / 'masks'}/")
+        if not (split_dir / "masks").is_dir():
+            raise UserError(f"folder:{root}: {split_dir / 'masks'}/ is missing (one NAME.png per image)")
+        mapping = {k: k for k in range(len(self.classes))}
+        mapping[meta["ignore_index"]] = 255
+        super().__init__(root, split, pair_by_stem(images, split_dir / "masks"), lut_from(mapping),
+                         size, augment, normalize, seed, cache)

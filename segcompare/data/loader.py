@@ -1,0 +1,297 @@
+"""Reading image/mask files from disk (decode once, check, cache) and the DataLoader every command uses.
+
+`FileDataset` is the base of the on-disk dataset families (folder, oxford-pet, cityscapes, bdd100k): a
+subclass finds its (image, mask) file pairs and gives a lookup table from raw mask values to class indices. Cheap
+checks (root, split folder, every image has a mask) run at construction; per-file checks (readable, mask
+size, mask values) run when a file is loaded and name the file. `validate()` runs them over a whole split.
+
+Decoded arrays are kept in memory at the working resolution when the split fits (`cache="auto"`: under
+CACHE_LIMIT_BYTES), and `make_loader` fills that cache in the main process before DataLoader workers fork,
+so the workers share it copy-on-write instead of each decoding every file again.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import random
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import UserError
+from . import DATASETS
+from . import transforms as T
+from .base import SegDataset
+
+CACHE_LIMIT_BYTES = 2 * 1024**3
+IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+
+
+def register(prefix: str):
+    """Class decorator: register `cls` in DATASETS under `prefix` (spec `prefix:ROOT`).
+
+    The builder checks option names (an unknown one is a UserError listing the valid ones) and that a root
+    was given; its docstring is the class docstring, which `segcompare datasets` shows.
+    """
+
+    def deco(cls):
+        cls.prefix = prefix
+
+        def build(root, split="train", size=None, augment=False, normalize=True, **options):
+            valid = [p for p in inspect.signature(cls.__init__).parameters
+                     if p not in ("self", "root", "split", "size", "augment", "normalize")]
+            for key in options:
+                if key not in valid:
+                    raise UserError(f"unknown option {key!r} for dataset {prefix!r}. "
+                                    f"Valid: {', '.join(valid)}")
+            if not root:
+                raise UserError(f"dataset {prefix!r} needs a folder: use the spec {prefix}:ROOT")
+            return cls(root, split=split, size=size, augment=augment, normalize=normalize, **options)
+
+        build.__doc__ = cls.__doc__
+        build.__name__ = f"build_{cls.__name__}"
+        build.dataset_class = cls
+        build.needs_root = True
+        DATASETS.add(prefix, build)
+        return cls
+
+    return deco
+
+
+def existing_dir(path, what: str, hint: str = "") -> Path:
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        raise UserError(f"{what} {str(p)!r} is not a folder{'. ' + hint if hint else ''}")
+    return p
+
+
+def holdout(items: list, every: int = 10) -> tuple[list, list]:
+    """Deterministic validation slice: every `every`-th item (of the sorted list) -> (train, val)."""
+    every = int(every)
+    if every < 2:
+        raise UserError(f"val_every must be at least 2, got {every}")
+    items = sorted(items)
+    return ([x for i, x in enumerate(items) if i % every != every - 1],
+            [x for i, x in enumerate(items) if i % every == every - 1])
+
+
+def pair_by_stem(images_dir: Path, masks_dir: Path, mask_suffix: str = ".png") -> list[tuple[Path, Path]]:
+    """Pair images_dir/NAME.jpg|png with masks_dir/NAME.png; an image without a mask is a UserError."""
+    images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    stems = [p.stem for p in images]
+    dup = sorted({s for s in stems if stems.count(s) > 1}) if len(set(stems)) != len(stems) else []
+    if dup:
+        raise UserError(f"{images_dir} has several images named {dup[0]!r} (e.g. .jpg and .png); keep one")
+    masks = {p.name for p in masks_dir.iterdir()} if masks_dir.is_dir() else set()
+    pairs = [(p, masks_dir / (p.stem + mask_suffix)) for p in images]
+    check_pairs(pairs, masks)
+    return pairs
+
+
+def check_pairs(pairs, existing_masks: set | None = None) -> None:
+    missing = [(img, m) for img, m in pairs
+               if not (m.name in existing_masks if existing_masks is not None else m.is_file())]
+    if missing:
+        img, m = missing[0]
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise UserError(f"image {img} has no mask: expected {m}{more}")
+
+
+def lut_from(mapping: dict[int, int]) -> np.ndarray:
+    """Raw mask value -> class index (or 255 = ignore); -1 marks a value that must not occur."""
+    lut = np.full(256, -1, dtype=np.int16)
+    for raw, cls in mapping.items():
+        lut[raw] = cls
+    return lut
+
+
+def describe_values(values) -> str:
+    """[0, 1, 2, 3, 7, 255] -> '0-3, 7, 255'."""
+    out, values = [], sorted(int(v) for v in values)
+    start = prev = None
+    for v in values + [None]:
+        if start is not None and v == prev + 1:
+            prev = v
+            continue
+        if start is not None:
+            out.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = v
+    return ", ".join(out)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A single-channel PNG as an integer array (palette PNGs give their indices)."""
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            arr = np.asarray(im)
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise UserError(f"cannot read mask {path}: {e}. Replace or remove the file") from None
+    if arr.ndim == 3:
+        if arr.shape[2] >= 3 and (arr[..., 0] == arr[..., 1]).all() and (arr[..., 0] == arr[..., 2]).all():
+            return arr[..., 0]  # grey saved as RGB: the value is unambiguous
+        raise UserError(f"mask {path} is a colour image ({mode}); masks must be single-channel PNGs whose "
+                        "values are class indices")
+    return arr.astype(np.uint8) if arr.dtype == bool else arr
+
+
+class FileDataset(SegDataset):
+    """Base of the on-disk families: (image, mask) file pairs plus a raw-value -> class lookup table."""
+
+    prefix = "files"
+
+    def __init__(self, root, split, pairs, lut, size=None, augment=False, normalize=True, seed=0,
+                 cache="auto", names=None):
+        super().__init__(f"{self.prefix}:{root}", split, size, augment, normalize, seed)
+        if not pairs:
+            raise UserError(f"{self.spec}: split {split!r} has no images; check the folder layout "
+                            f"(`segcompare datasets` shows it)")
+        self.images = [Path(a) for a, _ in pairs]
+        self.masks = [Path(b) for _, b in pairs]
+        self.names = list(names) if names is not None else [p.stem for p in self.images]
+        self.lut = lut
+        self._cache = [None] * len(pairs) if self._use_cache(cache) else None
+
+    # --- the SegDataset interface -----------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def name(self, i: int) -> str:
+        return self.names[i]
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Decoded, checked and mapped arrays at the working resolution (cached when enabled)."""
+        if self._cache is not None and self._cache[i] is not None:
+            return self._cache[i]
+        item = self.read(i)
+        if self._cache is not None:
+            self._cache[i] = item
+        return item
+
+    # --- reading and checking one file pair ---------------------------------------------------------
+    def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        ipath = self.images[i]
+        mask = self.load_mask(i)
+        try:
+            with Image.open(ipath) as im:
+                w, h = im.size
+                target = T.work_size(self.size, self.augment, (h, w))
+                if target is not None and im.format == "JPEG":
+                    im.draft("RGB", (target[1], target[0]))  # decode at 1/2..1/8 scale when that suffices
+                image = np.asarray(im.convert("RGB"))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            raise UserError(f"cannot read image {ipath}: {e}. Replace or remove the file") from None
+        if mask.shape != (h, w):
+            raise UserError(f"mask {self.masks[i]} is {mask.shape[1]}x{mask.shape[0]} but image {ipath} is "
+                            f"{w}x{h}; a mask must have its image's size")
+        target = target or (h, w)
+        return T.resize_image(image, target), T.resize_mask(mask, target)
+
+    def load_mask(self, i: int) -> np.ndarray:
+        """The mask of item i at full resolution, mapped to class indices (uint8, 255 = ignore)."""
+        path = self.masks[i]
+        raw = read_mask(path)
+        if raw.dtype != np.uint8:
+            if raw.min() < 0 or raw.max() > 255:
+                self._bad_values(path, raw[(raw < 0) | (raw > 255)])
+            raw = raw.astype(np.uint8)
+        mapped = self.lut[raw]
+        bad = mapped < 0
+        if bad.any():
+            self._bad_values(path, raw[bad])
+        return mapped.astype(np.uint8)
+
+    def _bad_values(self, path, values):
+        found = np.unique(values)
+        shown = describe_values(found[:20]) + (", ..." if len(found) > 20 else "")
+        valid = describe_values(np.flatnonzero(self.lut >= 0))
+        raise UserError(f"mask {path} has values {shown} outside the classes; valid values: {valid}")
+
+    def validate(self, progress=None) -> dict:
+        """Read every file pair of the split -> {"spec", "split", "images", "errors": [one line each]}."""
+        errors = []
+        for i in range(len(self)):
+            try:
+                self.read(i)
+            except UserError as e:
+                errors.append(str(e))
+            if progress:
+                progress(i)
+        return {"spec": self.spec, "split": self.split, "images": len(self), "errors": errors}
+
+    # --- the in-memory cache --------------------------------------------------------------------------
+    def _use_cache(self, cache) -> bool:
+        if isinstance(cache, str):
+            cache = {"auto": "auto", "true": True, "yes": True, "1": True,
+                     "false": False, "no": False, "0": False}.get(cache.lower(), cache)
+        if cache == "auto":
+            return self.estimated_bytes() < CACHE_LIMIT_BYTES
+        if cache is True or cache is False:
+            return cache
+        raise UserError(f"cache must be true, false or auto, got {cache!r}")
+
+    def estimated_bytes(self) -> int:
+        """Memory for the whole split at the working resolution (from the first image's header)."""
+        try:
+            with Image.open(self.images[0]) as im:
+                w, h = im.size
+        except (OSError, ValueError, SyntaxError):
+            return CACHE_LIMIT_BYTES  # unreadable: reported when loaded; do not cache on a guess
+        target = T.work_size(self.size, self.augment, (h, w)) or (h, w)
+        return len(self) * target[0] * target[1] * 4  # RGB + mask bytes
+
+    @property
+    def cached(self) -> bool:
+        return self._cache is not None
+
+    def fill_cache(self, threads: int | None = None) -> int:
+        """Decode every item not cached yet (Pillow releases the GIL, so threads help); returns the count."""
+        if self._cache is None:
+            return 0
+        todo = [i for i, item in enumerate(self._cache) if item is None]
+        threads = threads or min(4, os.cpu_count() or 1)
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(self.load, todo))
+        return len(todo)
+
+
+# --- DataLoader -------------------------------------------------------------------------------------
+def seed_worker(worker_id: int) -> None:
+    """Seed numpy and random in each worker from torch's per-worker seed (which the generator fixes)."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def default_workers(dataset) -> int:
+    """0 when items come from memory without augmentation (the work is smaller than the IPC), else up to 4."""
+    if getattr(dataset, "cached", False) and not getattr(dataset, "augment", False):
+        return 0
+    return min(4, os.cpu_count() or 1)
+
+
+def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, workers: int | None = None,
+                seed: int = 0, drop_last: bool = False) -> torch.utils.data.DataLoader:
+    """A DataLoader with the app's defaults: cache filled first, seeded order, pinned memory on a GPU.
+
+    Workers are persistent unless the dataset augments: augmentation depends on `dataset.epoch`, which the
+    training loop sets in the main process, and only freshly started workers see the new value.
+    """
+    if hasattr(dataset, "fill_cache"):
+        dataset.fill_cache()
+    workers = default_workers(dataset) if workers is None else int(workers)
+    if workers < 0:
+        raise UserError(f"workers must be 0 or more, got {workers}")
+    kwargs = {}
+    if workers > 0:
+        kwargs = dict(worker_init_fn=seed_worker, persistent_workers=not getattr(dataset, "augment", False),
+                      prefetch_factor=4)
+        if "fork" in torch.multiprocessing.get_all_start_methods():
+            kwargs["multiprocessing_context"] = "fork"  # share the filled cache copy-on-write
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, drop_last=drop_last,
+        pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(int(seed)), **kwargs)
