@@ -1,0 +1,101 @@
+"""Joint image+mask transforms: geometry moves both, colour touches the image only, padding is 255."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from segcompare.data import transforms as T
+
+
+def blocks(h=32, w=48):
+    """An image whose red channel encodes the mask (class k -> red 80*k), in big blocks."""
+    mask = np.zeros((h, w), np.uint8)
+    mask[:, w // 3:] = 1
+    mask[h // 2:, 2 * w // 3:] = 2
+    image = np.zeros((h, w, 3), np.uint8)
+    image[..., 0] = mask * 80
+    image[..., 1] = 128
+    return image, mask
+
+
+@pytest.mark.parametrize("size", [(16, 24), (64, 96), (32, 48), (7, 5)])
+def test_resize_keeps_mask_values(size):
+    image, mask = blocks()
+    img, m = T.resize(image, mask, size)
+    assert img.shape == (*size, 3) and m.shape == size and img.dtype == np.uint8
+    assert set(np.unique(m)) <= {0, 1, 2}
+
+
+def test_pad_uses_ignore_index_in_mask_only():
+    image, mask = blocks(4, 4)
+    img, m = T.pad_to(image, mask, (6, 5), ignore_index=255)
+    assert img.shape == (6, 5, 3) and (img[4:] == 0).all() and (m[4:] == 255).all() and (m[:, 4] == 255).all()
+    assert (m[:4, :4] == mask).all()
+
+
+def test_scale_down_pads_with_255():
+    image, mask = blocks()
+    rng = np.random.default_rng(0)
+    img, m = T.random_scale_crop(image, mask, (32, 48), rng, scale=(0.5, 0.5))
+    assert img.shape == (32, 48, 3) and m.shape == (32, 48)
+    assert (m == 255).sum() == 32 * 48 - 16 * 24  # a quarter of the area is image, the rest padding
+
+
+def test_flip_moves_image_and_mask_together():
+    image, mask = blocks()
+    img, m = T.hflip(image, mask)
+    assert (img[..., 0] == m * 80).all() and (m[:, 0] == mask[:, -1]).all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_augment_keeps_image_and_mask_aligned(seed):
+    image, mask = blocks(64, 96)
+    img, m = T.prepare(image, mask, (32, 48), augment=True, rng=np.random.default_rng(seed))
+    assert img.shape == (32, 48, 3) and m.shape == (32, 48)
+    assert set(np.unique(m)) <= {0, 1, 2, 255}
+    # Colour jitter changes red levels but keeps their order: class means must increase with the class.
+    red = img[..., 0].astype(float)
+    means = [red[m == k].mean() for k in (0, 1, 2) if (m == k).sum() > 20]
+    assert means == sorted(means)
+
+
+def test_augment_is_reproducible_from_the_rng():
+    image, mask = blocks()
+    a = T.prepare(image, mask, (16, 24), augment=True, rng=np.random.default_rng(7))
+    b = T.prepare(image, mask, (16, 24), augment=True, rng=np.random.default_rng(7))
+    assert (a[0] == b[0]).all() and (a[1] == b[1]).all()
+
+
+def test_color_jitter_touches_the_image_only_and_identity_at_zero():
+    image, _ = blocks()
+    rng = np.random.default_rng(0)
+    assert (T.color_jitter(image, rng, 0, 0, 0) == image).all()
+    out = T.color_jitter(image, rng, 0.5, 0.5, 0.5)
+    assert out.shape == image.shape and out.dtype == np.uint8 and not (out == image).all()
+
+
+def test_evaluation_resizes_only():
+    image, mask = blocks()
+    img, m = T.prepare(image, mask, (16, 24))
+    ref_img, ref_m = T.resize(image, mask, (16, 24))
+    assert (img == ref_img).all() and (m == ref_m).all()
+    same = T.prepare(image, mask)
+    assert same[0] is not None and (same[0] == image).all()
+
+
+@pytest.mark.parametrize("size, augment, original, expected", [
+    (None, False, (100, 100), None), ((10, 20), False, (100, 100), (10, 20)),
+    ((10, 20), True, (100, 100), (15, 30)), ((10, 20), True, (12, 18), (12, 18))])
+def test_work_size(size, augment, original, expected):
+    assert T.work_size(size, augment, original) == expected
+
+
+def test_to_tensor_and_normalize_by_hand():
+    image = np.array([[[0, 51, 255]]], np.uint8)
+    t = T.to_tensor(image)
+    assert t.shape == (3, 1, 1) and t.dtype == torch.float32
+    assert t.flatten().tolist() == pytest.approx([0.0, 0.2, 1.0])
+    n = T.normalize(t, (0.5, 0.2, 0.5), (0.5, 0.1, 0.25))
+    assert n.flatten().tolist() == pytest.approx([-1.0, 0.0, 2.0])
