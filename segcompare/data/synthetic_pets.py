@@ -3,7 +3,7 @@
 An animal silhouette is assembled from parts (body, head, ears, legs, tail) in one of four poses, covered
 with fur (solid, tabby stripes or patches) and placed on a cluttered indoor/outdoor background. Distractors
 are background: blobs and boxes, some in fur colours and fur texture, so colour alone cannot separate the
-classes; the model has to learn the animal's shape. The boundary class is a band of ~2-3 px (at 160 px)
+classes; the model has to learn the animal's shape. The boundary class is a band of 3 px (at 160 px)
 around the visible silhouette, like the "unclassified" ring of the real trimaps.
 """
 
@@ -58,7 +58,7 @@ def render_pet(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np
 
 def trimap(pet: np.ndarray, side: int) -> np.ndarray:
     """Pet / background labels with a boundary band straddling the silhouette edge."""
-    width = max(2, round(2.5 * side / 160))
+    width = max(1, int(2.5 * side / 160 + 0.5))  # 3 px at 160 (1 in, 2 out), 1 px at 64
     inner = width // 2
     band = dilate(pet, width - inner) & ~erode(pet, inner)
     out = pet.astype(np.uint8)  # PET == 1
