@@ -11,7 +11,6 @@ from segcompare.cli import main
 from segcompare.errors import UserError
 from segcompare.models import model_info
 
-torch.set_num_threads(2)
 SIZE = (70, 90)  # odd on purpose: neither divisible by 32 nor by 8
 
 
