@@ -23,15 +23,17 @@ class PixelSample:
         self.probs: list[torch.Tensor] = []
         self.labels: list[torch.Tensor] = []
 
-    def add(self, probs: torch.Tensor, target: torch.Tensor, image_ids) -> None:
-        """`probs` float[B,K,H,W] (softmax), `target` int[B,H,W], `image_ids` the images' dataset indices."""
+    def add(self, logits: torch.Tensor, target: torch.Tensor, image_ids) -> None:
+        """`logits` float[B,K,H,W], `target` int[B,H,W], `image_ids` the images' dataset indices.
+
+        The softmax runs on the sampled pixels only (cheaper than on the whole map)."""
         for b, image_id in enumerate(image_ids):
             valid = (target[b] != self.ignore_index).reshape(-1).nonzero().squeeze(1).cpu()
             if valid.numel() == 0:
                 continue
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(image_id))
-            pick = valid[torch.randperm(valid.numel(), generator=g)[: self.per_image]].to(probs.device)
-            self.probs.append(probs[b].flatten(1)[:, pick].T.float().cpu())
+            pick = valid[torch.randperm(valid.numel(), generator=g)[: self.per_image]].to(logits.device)
+            self.probs.append(logits[b].flatten(1)[:, pick].T.float().softmax(1).cpu())
             self.labels.append(target[b].reshape(-1)[pick].cpu())
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:

@@ -116,7 +116,7 @@ def _run(model, ds, indices, cfg, device, batch_size, boundary_px=None, sample=N
                 near_edge = M.boundary_band(masks, boundary_px)
                 band.add(M.confusion_per_image(pred, masks, k, ignore, mask=near_edge).sum(0))
             if sample is not None:
-                sample.add(logits.float().softmax(1), masks, ids)
+                sample.add(logits, masks, ids)
             per_image.append(cms.cpu())
             t3 = time.perf_counter()
             timing["data_s"] += t1 - t0

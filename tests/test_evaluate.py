@@ -13,7 +13,15 @@ from segcompare import metrics as M
 from segcompare import robustness as R
 from segcompare.cli import main
 from segcompare.errors import UserError
-from segcompare.evaluate import FORMAT, check_results, evaluate, remap_results, write_results
+from segcompare.evaluate import (
+    FORMAT,
+    check_results,
+    evaluate,
+    metric_fields,
+    remap_results,
+    resolve_remap,
+    write_results,
+)
 
 CLASSES = ["bg", "cat", "dog"]
 CONTRACT_KEYS = ["format", "model", "checkpoint", "dataset", "split", "classes", "num_images", "input_size",
@@ -157,16 +165,17 @@ def test_ece_by_hand():
 
 
 def test_pixel_sample_is_bounded_and_seeded():
-    probs = torch.rand(3, 2, 20, 20).softmax(1)
+    logits = torch.randn(3, 2, 20, 20)
     target = torch.randint(0, 2, (3, 20, 20))
     target[0] = 255
     a, b = C.PixelSample(3, max_pixels=30, seed=1), C.PixelSample(3, max_pixels=30, seed=1)
-    a.add(probs, target, [0, 1, 2])
+    a.add(logits, target, [0, 1, 2])
     for i in range(3):  # batch layout does not change the sample
-        b.add(probs[i:i + 1], target[i:i + 1], [i])
+        b.add(logits[i:i + 1], target[i:i + 1], [i])
     pa, la = a.arrays()
     assert pa.shape == (20, 2) and (la != 255).all()  # 10 per image, the all-ignore image gives none
     assert np.array_equal(pa, b.arrays()[0])
+    assert np.allclose(pa.sum(1), 1)  # probabilities
 
 
 @pytest.mark.parametrize("name", R.list_corruptions())
@@ -205,6 +214,34 @@ def test_remap_recomputes_everything(spec):
     assert set(out["robustness"]) == set(res["robustness"])
     with pytest.raises(UserError, match="remap does not fit"):
         remap_results(res, [0, 1], ["a", "b"])
+
+
+def test_remap_by_name_or_file(tmp_path, spec):
+    assert resolve_remap("cityscapes19-to-8") == (M.CITYSCAPES_19_TO_8, M.CITYSCAPES_8_CLASSES)
+    f = tmp_path / "map.json"
+    f.write_text(json.dumps({"mapping": {"0": 0, "1": 1, "2": 1}, "classes": ["bg", "animal"]}))
+    res = evaluate((Oracle(), ORACLE_CFG), spec, latency=False, progress=False, remap=str(f), max_images=2)
+    assert res["classes"] == ["bg", "animal"] and res["miou"] == 1.0
+    with pytest.raises(UserError, match="unknown remap 'city'"):
+        resolve_remap("city")
+    f.write_text("[0, 1]")
+    with pytest.raises(UserError, match="is not a remap file"):
+        resolve_remap(str(f))
+
+
+def test_cityscapes_remap_makes_results_comparable_with_cityscapes_8():
+    from segcompare.stats import check_comparable
+
+    k = 19
+    cms = torch.randint(0, 50, (4, k, k))
+    names = [f"f{i}" for i in range(4)]
+    res19 = {"format": FORMAT, "model": "fcn", "dataset": "cityscapes:/cs", "split": "test",
+             "classes": [f"c{i}" for i in range(k)], **metric_fields(cms.sum(0), None, cms, names)}
+    res8 = remap_results(res19, *resolve_remap("cityscapes19-to-8"))
+    assert res8["dataset"] == "cityscapes:/cs".replace("cityscapes:", "cityscapes-8:")
+    assert res8["per_class_iou"][0] is None  # void: never in the 19-class labels nor predicted
+    other = {**res8, "model": "segformer"}
+    check_comparable(res8, other)
 
 
 def test_class_count_mismatch_is_a_user_error(spec):

@@ -37,12 +37,20 @@ def test_known_3x3_matrix():
     assert float(M.mean_accuracy(cm)) == pytest.approx((5 / 7 + 3 / 5 + 6 / 8) / 3)
 
 
-@pytest.mark.parametrize("ignore_index", [255, 7])
+@pytest.mark.parametrize("ignore_index", [255, 7, -1])
 def test_ignored_pixels_are_excluded(ignore_index):
     target = torch.tensor([0, 1, ignore_index, ignore_index])
     pred = torch.tensor([0, 1, 0, 1])
     cm = M.confusion_matrix(pred, target, 2, ignore_index=ignore_index)
     assert cm.sum() == 2 and float(M.miou(cm)) == 1.0
+    per_image = M.confusion_per_image(pred.view(2, 2), target.view(2, 2), 2, ignore_index=ignore_index)
+    assert per_image.tolist() == [[[1, 0], [0, 1]], [[0, 0], [0, 0]]]
+
+
+def test_ignore_index_inside_class_range():
+    target = torch.tensor([0, 1, 2, 2])
+    pred = torch.tensor([0, 1, 0, 2])
+    assert M.confusion_matrix(pred, target, 3, ignore_index=2).tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 0]]
 
 
 def test_absent_class_left_out_of_mean():
