@@ -22,6 +22,7 @@ from .synthetic_draw import (
     ellipse_pts,
     erode,
     finish,
+    grain,
     jitter,
     new_mask,
     polygon_mask,
@@ -92,7 +93,7 @@ def background(rng, h: int, w: int) -> Image.Image:
         t = np.cos(rng.uniform(0, np.pi)) * xx + np.sin(rng.uniform(0, np.pi)) * yy
         t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
         arr = c1 * (1 - t) + c2 * t
-    fine = smooth_noise(rng, h, w, 1.5)[..., None]
+    fine = grain(rng, h, w)[..., None]
     return to_image(arr * (1 + 0.06 * fine))
 
 
@@ -108,8 +109,8 @@ def floor_texture(rng, h: int, w: int, color) -> np.ndarray:
     if rng.random() < 0.5:  # wooden planks: bands with their own shade and grain
         plank = (yy // max(2, rng.uniform(6, 18) * h / 160)).astype(int)
         shade = rng.uniform(0.8, 1.15, plank.max() + 1).astype(np.float32)[plank]
-        grain = smooth_noise(rng, h, w, 2, 14)
-        return color * (shade * (1 + 0.1 * grain))[..., None]
+        wood = smooth_noise(rng, h, w, 2, 14)
+        return color * (shade * (1 + 0.1 * wood))[..., None]
     tile = max(3, rng.uniform(8, 30) * h / 160)  # tiles with darker grout
     grout = (yy % tile < 1.2) | (xx % tile < 1.2)
     return color * np.where(grout, 0.6, 1.0)[..., None]

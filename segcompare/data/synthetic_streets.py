@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .synthetic_draw import Canvas, blob_pts, color, finish, jitter, polygon_mask, smooth_noise
+from .synthetic_draw import Canvas, blob_pts, color, finish, grain, jitter, polygon_mask, smooth_noise
 
 CLASSES = ["void", "flat", "construction", "object", "nature", "sky", "human", "vehicle"]
 PALETTE = [[0, 0, 0], [128, 64, 128], [70, 70, 70], [153, 153, 153], [107, 142, 35], [70, 130, 180],
@@ -65,7 +65,7 @@ def render_street(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray,
     void_clutter(canvas, rng, cam)
     image, label = canvas.arrays()
     image = atmosphere(texture(image, label, rng), rng, cam)
-    return finish(Image.fromarray(image), rng, blur=rng.uniform(0.3, 0.7), light=0.12, grain=3), label.copy()
+    return finish(Image.fromarray(image), rng, blur=rng.uniform(0.3, 0.7), light=0.12, noise=3), label.copy()
 
 
 class Street:
@@ -225,9 +225,9 @@ def atmosphere(image: np.ndarray, rng, cam: Camera) -> np.ndarray:
 def texture(image: np.ndarray, label: np.ndarray, rng) -> np.ndarray:
     """Per-class surface texture: asphalt grain, leafy clumps on foliage, smooth sky."""
     h, w = label.shape
-    grain = smooth_noise(rng, h, w, 1.0) * GRAIN[label]
+    fine = grain(rng, h, w) * GRAIN[label]
     clumps = smooth_noise(rng, h, w, 2.5) * CLUMPS[label]
-    return np.clip(image * (1 + grain + clumps)[..., None], 0, 255).astype(np.uint8)
+    return np.clip(image * (1 + fine + clumps)[..., None], 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- things (drawn far to near)
