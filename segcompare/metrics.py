@@ -25,7 +25,7 @@ def _index(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_in
     sync. `pred` must hold class indices in [0, K) (an argmax); a negative target makes bincount raise.
     """
     k = num_classes
-    idx = torch.addcmul(pred.long(), target.long(), torch.tensor(k, device=target.device))
+    idx = torch.add(pred.long(), target.long(), alpha=k)  # one fused op: pred + K * target
     idx.clamp_(max=k * k)
     if not ignore_index >= k:  # an ignore value inside the class range (or negative) needs an explicit mask
         idx.masked_fill_(target == ignore_index, k * k)
