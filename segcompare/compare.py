@@ -1,0 +1,153 @@
+"""`compare`: train and evaluate every model of an experiment config on the same data, then report.
+
+For each run of the YAML (format in `segcompare.config`): `fit` into OUTPUT/<run> -> `evaluate` on the
+configured split -> `OUTPUT/<run>/results.json`; finally `segcompare.report.write_report` over all results.
+With `skip_existing`, a run that already has results.json is kept, a finished checkpoint without results is only
+evaluated, and an interrupted run (last/ present) is resumed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+from .config import Experiment, Run, load_experiment
+from .errors import UserError
+
+FP16_TOLERANCE = 0.001  # 0.1 mIoU point
+
+
+def run_config(exp: Experiment, run: Run, device: str, overrides: dict) -> dict:
+    return {**exp.train, **run.options, "dataset": exp.dataset, "out": str(exp.run_dir(run)), "device": device,
+            "dataset_options": {**exp.dataset_options, **exp.train.get("dataset_options", {}),
+                                **run.options.get("dataset_options", {})}, **overrides}
+
+
+def finished(run_dir: Path) -> bool:
+    import json
+
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(config.get("train", {}).get("summary", {}).get("finished"))
+
+
+def train_run(exp: Experiment, run: Run, device: str, overrides: dict, skip_existing: bool) -> Path:
+    from .train import TrainConfig, fit
+    from .train_state import find_last
+
+    out = exp.run_dir(run)
+    if skip_existing and finished(out):
+        print(f"[{run.name}] checkpoint exists, not retrained: {out}", file=sys.stderr)
+        return out
+    options = run_config(exp, run, device, overrides)
+    if skip_existing and find_last(out) is not None:
+        options["resume"] = True
+    else:
+        options["overwrite"] = True
+    return fit(TrainConfig.from_dict(options))
+
+
+def evaluate_run(exp: Experiment, run_dir: Path, device: str) -> Path:
+    from .evaluate import evaluate, summary_line, write_results
+
+    opts = dict(exp.evaluate)
+    fp16 = bool(opts.pop("fp16_weights", False))
+    opts.setdefault("split", "test")
+    dev = "cuda" if device in ("auto", "cuda") and _cuda() else ("cpu" if device == "auto" else device)
+    results = evaluate(str(run_dir), exp.dataset, device=dev, **opts)
+    if fp16:
+        results = maybe_fp16(run_dir, exp.dataset, results, dev, opts)
+    path = write_results(results, run_dir / "results.json")
+    print(summary_line(results, path), file=sys.stderr)
+    return path
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def maybe_fp16(run_dir: Path, dataset: str, results: dict, device: str, opts: dict) -> dict:
+    """Re-save the weights as fp16 when that moves test mIoU by less than 0.1 point; -> the results to keep."""
+    import shutil
+    import tempfile
+
+    from .checkpoint import load_model, save_checkpoint
+    from .evaluate import evaluate
+
+    model, config = load_model(run_dir)
+    meta = {k: v for k, v in config.items() if k not in ("format", "name", "library", "num_classes", "params",
+                                                         "dtype", "created", "checkpoint", "path")}
+    with tempfile.TemporaryDirectory(dir=run_dir.parent) as tmp:
+        save_checkpoint(model, tmp, meta, dtype=_half())
+        quick = {**opts, "robustness": False, "latency": False}
+        half = evaluate(tmp, dataset, device=device, progress=False, **quick)
+        delta = abs((half["miou"] or 0) - (results["miou"] or 0))
+        if delta >= FP16_TOLERANCE:
+            print(f"fp16 weights change mIoU by {100 * delta:.2f} points: kept fp32", file=sys.stderr)
+            return results
+        for name in ("model.safetensors", "config.json"):
+            shutil.copyfile(Path(tmp) / name, run_dir / name)
+    print(f"re-saved {run_dir} as fp16 (mIoU change {100 * delta:.3f} points)", file=sys.stderr)
+    results["size_mb"] = round(sum(p.numel() for p in model.state_dict().values()) * 2 / 2**20, 3)
+    results["weights_dtype"] = "float16"
+    return results
+
+
+def _half():
+    import torch
+
+    return torch.float16
+
+
+def select_runs(exp: Experiment, only: list[str] | None) -> list[Run]:
+    if not only:
+        return exp.runs
+    known = {r.name for r in exp.runs} | {r.options["model"] for r in exp.runs}
+    bad = [o for o in only if o not in known]
+    if bad:
+        from .registry import unknown
+
+        raise UserError(unknown("run", bad[0], known) + f" (in {exp.path})")
+    return [r for r in exp.runs if r.name in only or r.options["model"] in only]
+
+
+def compare(config_path: str | Path, only: list[str] | None = None, skip_existing: bool = False,
+            device: str = "auto", epochs: int | None = None, max_steps: int | None = None,
+            dataset_root: str | None = None, report: bool = True) -> list[Path]:
+    """Train + evaluate every selected run, then write the report; -> the results.json paths."""
+    exp = load_experiment(config_path, dataset_root)
+    runs = select_runs(exp, only)
+    overrides = {k: v for k, v in (("epochs", epochs), ("max_steps", max_steps)) if v is not None}
+    if overrides and skip_existing:
+        print("note: --epochs/--max-steps with --skip-existing: finished runs are kept as they are",
+              file=sys.stderr)
+    paths = []
+    for i, run in enumerate(runs):
+        print(f"[{i + 1}/{len(runs)}] {exp.name}: {run.name}", file=sys.stderr)
+        run_dir = exp.run_dir(run)
+        if skip_existing and (run_dir / "results.json").is_file() and finished(run_dir):
+            print(f"[{run.name}] results exist, skipped: {run_dir / 'results.json'}", file=sys.stderr)
+            paths.append(run_dir / "results.json")
+            continue
+        run_dir = train_run(exp, run, device, overrides, skip_existing)
+        paths.append(evaluate_run(exp, run_dir, device))
+    if report and exp.report:
+        write_report(paths, exp.report)
+    return paths
+
+
+def write_report(paths: list[Path], out_dir: str) -> None:
+    try:
+        mod = importlib.import_module(".report", __package__)
+    except ModuleNotFoundError as e:
+        if not (e.name or "").endswith("report"):
+            raise
+        print("note: segcompare.report is not available; no report written", file=sys.stderr)
+        return
+    mod.write_report([str(p) for p in paths], out_dir)
+    print(f"report -> {out_dir}", file=sys.stderr)

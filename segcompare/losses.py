@@ -1,0 +1,106 @@
+"""Segmentation losses by name: `build_loss("ce+dice")` over `smp.losses` and cross-entropy.
+
+Names: `ce`, `dice`, `focal`, `tversky`, `lovasz`, `jaccard`, and weighted sums written with `+`, e.g.
+`ce+dice` or `ce+0.5*dice`. Every loss takes logits float[B,K,H,W] and a mask int64[B,H,W] whose
+`ignore_index` (255) pixels contribute nothing. smp's losses run in "multiclass" mode.
+Optional per-class weights (e.g. from `segcompare.data.stats.class_weights`) go to every term that supports
+them (all but lovasz).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import UserError
+from .registry import unknown
+
+IGNORE_INDEX = 255
+
+
+class CrossEntropy(nn.Module):
+    def __init__(self, ignore_index: int = IGNORE_INDEX, class_weights: Sequence[float] | None = None):
+        super().__init__()
+        self.ignore_index = ignore_index
+        w = torch.tensor(list(class_weights), dtype=torch.float32) if class_weights is not None else None
+        self.register_buffer("weight", w, persistent=False)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        weight = self.weight.to(logits.dtype) if self.weight is not None else None
+        return F.cross_entropy(logits, target, weight=weight, ignore_index=self.ignore_index)
+
+
+def _smp(cls_name: str, **fixed) -> Callable[..., nn.Module]:
+    def build(ignore_index: int, class_weights):
+        import segmentation_models_pytorch as smp
+
+        cls = getattr(smp.losses, cls_name)
+        kwargs = dict(mode="multiclass", ignore_index=ignore_index, **fixed)
+        if class_weights is not None and cls_name != "LovaszLoss":
+            kwargs["class_weights"] = list(class_weights)
+        return cls(**kwargs)
+
+    return build
+
+
+LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "ce": lambda ignore_index, class_weights: CrossEntropy(ignore_index, class_weights),
+    "dice": _smp("DiceLoss"),
+    "focal": _smp("FocalLoss"),
+    "tversky": _smp("TverskyLoss"),
+    "lovasz": _smp("LovaszLoss"),
+    "jaccard": _smp("JaccardLoss"),
+}
+
+
+class SumLoss(nn.Module):
+    """Weighted sum of named losses; `terms` keeps the parts for logging."""
+
+    def __init__(self, parts: list[tuple[float, str, nn.Module]]):
+        super().__init__()
+        self.weights = [w for w, _, _ in parts]
+        self.names = [n for _, n, _ in parts]
+        self.parts = nn.ModuleList(m for _, _, m in parts)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        total = 0.0
+        for w, m in zip(self.weights, self.parts):
+            total = total + w * m(logits, target)
+        return total
+
+    def extra_repr(self) -> str:
+        return " + ".join(f"{w:g}*{n}" for w, n in zip(self.weights, self.names))
+
+
+def parse_loss(spec: str) -> list[tuple[float, str]]:
+    """`"ce+0.5*dice"` -> [(1.0, "ce"), (0.5, "dice")]; unknown names raise a one-line UserError."""
+    terms = []
+    for raw in str(spec).lower().replace(" ", "").split("+"):
+        weight, _, name = raw.rpartition("*")
+        try:
+            w = float(weight) if weight else 1.0
+        except ValueError:
+            raise UserError(f"bad loss term {raw!r} in {spec!r}: write WEIGHT*NAME, e.g. 0.5*dice") from None
+        if name not in LOSSES:
+            raise UserError(unknown("loss", name, LOSSES) + " (sums like ce+dice or ce+0.5*dice work too)")
+        if not w > 0:
+            raise UserError(f"loss weight must be positive in {spec!r}, got {w:g}")
+        terms.append((w, name))
+    return terms
+
+
+def build_loss(spec: str = "ce", ignore_index: int = IGNORE_INDEX,
+               class_weights: Sequence[float] | None = None) -> nn.Module:
+    """A loss module from a name or a sum of names (see the module docstring)."""
+    terms = parse_loss(spec)
+    parts = [(w, n, LOSSES[n](ignore_index, class_weights)) for w, n in terms]
+    if len(parts) == 1 and parts[0][0] == 1.0:
+        return parts[0][2]
+    return SumLoss(parts)
+
+
+def list_losses() -> list[str]:
+    return sorted(LOSSES)

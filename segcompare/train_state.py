@@ -1,0 +1,139 @@
+"""The resumable training state in `OUT/last/`, written without pickle and swapped in atomically.
+
+`last/` holds a loadable checkpoint (config.json + model.safetensors) plus:
+- `optimizer.safetensors` + `optimizer.json`: the optimizer's tensors, and everything else of its state_dict;
+- `rng.safetensors` + `state.json`: torch (and CUDA) RNG states; python/numpy RNG states, epoch, step,
+  best score, early-stopping counter, history, scheduler state (plain numbers).
+A new `last/` is written into a temp folder and swapped in with two renames; if a process dies between them,
+`.last.old/` is still complete and `find_last` falls back to it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import atomic_write_bytes, atomic_write_json
+from .errors import UserError
+
+LAST, OLD = "last", ".last.old"
+
+
+# --- optimizer state_dict <-> (tensors, json) -----------------------------------------------------------
+def split_state(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Optimizer state_dict -> (flat tensor dict for safetensors, JSON-able rest with tensor placeholders)."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(obj, path: str):
+        if isinstance(obj, torch.Tensor):
+            tensors[path] = obj.detach().cpu().contiguous()
+            return {"__tensor__": path}
+        if isinstance(obj, dict):
+            return {"__dict__": [[k, walk(v, f"{path}.{k}")] for k, v in obj.items()]}
+        if isinstance(obj, (list, tuple)):
+            return [walk(v, f"{path}.{i}") for i, v in enumerate(obj)]
+        return obj
+
+    return tensors, walk(state, "s")
+
+
+def join_state(tensors: dict[str, torch.Tensor], meta) -> dict:
+    def walk(obj):
+        if isinstance(obj, dict) and "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if isinstance(obj, dict) and "__dict__" in obj:
+            return {k: walk(v) for k, v in obj["__dict__"]}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        return obj
+
+    return walk(meta)
+
+
+# --- RNG states -----------------------------------------------------------------------------------------
+def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
+    tensors = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda.{i}"] = s
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    py = random.getstate()
+    meta = {"numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+            "python": [py[0], list(py[1]), py[2]]}
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    torch.set_rng_state(tensors["torch"])
+    cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("cuda.")), key=lambda k: int(k[5:]))]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    kind, keys, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    v, internal, gauss = meta["python"]
+    random.setstate((v, tuple(internal), gauss))
+
+
+# --- writing and reading last/ --------------------------------------------------------------------------
+def write_last(out: Path, save_model, optimizer, state: dict) -> Path:
+    """Write the resumable state to a temp folder, then swap it in as `out/last`.
+
+    `save_model(dir)` writes config.json + model.safetensors; `state` is JSON-able (epoch, history, ...).
+    """
+    from safetensors.torch import save
+
+    out = Path(out)
+    tmp = Path(tempfile.mkdtemp(prefix=".last.tmp-", dir=out))
+    try:
+        save_model(tmp)
+        opt_tensors, opt_meta = split_state(optimizer.state_dict())
+        atomic_write_bytes(tmp / "optimizer.safetensors", save(opt_tensors))
+        atomic_write_json(tmp / "optimizer.json", opt_meta)
+        rng_tensors, rng_meta = rng_state()
+        atomic_write_bytes(tmp / "rng.safetensors", save(rng_tensors))
+        atomic_write_json(tmp / "state.json", {**state, "rng": rng_meta})
+        last, old = out / LAST, out / OLD
+        if old.exists():
+            shutil.rmtree(old)
+        if last.exists():
+            last.rename(old)
+        tmp.rename(last)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"cannot write the training state to {out}: {e.strerror or e} (disk full or "
+                        "read-only?); the previous state is kept") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out / LAST
+
+
+def find_last(out: Path) -> Path | None:
+    """`out/last`, or `out/.last.old` when a swap was interrupted; None when there is no state."""
+    for name in (LAST, OLD):
+        d = Path(out) / name
+        if (d / "state.json").is_file() and (d / "optimizer.safetensors").is_file():
+            return d
+    return None
+
+
+def read_last(last: Path) -> tuple[dict, dict, dict[str, torch.Tensor]]:
+    """-> (state.json, optimizer state_dict, rng tensors)."""
+    from safetensors.torch import load_file
+
+    try:
+        state = json.loads((last / "state.json").read_text())
+        opt = join_state(load_file(str(last / "optimizer.safetensors")),
+                         json.loads((last / "optimizer.json").read_text()))
+        rng = load_file(str(last / "rng.safetensors"))
+    except (OSError, ValueError, KeyError) as e:
+        raise UserError(f"the training state in {last} is unreadable ({e}); start again without --resume "
+                        "in a fresh --out folder") from None
+    return state, opt, rng
