@@ -13,6 +13,7 @@ import json
 import math
 import sys
 import time
+import types
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -363,3 +364,17 @@ def summary_line(results: dict, path=None) -> str:
     if path:
         parts.append(f"-> {path}")
     return " ".join(parts)
+
+
+class _CallableModule(types.ModuleType):
+    """`segcompare.evaluate` is both this module and the public function `segcompare.evaluate(...)`.
+
+    Importing the submodule replaces the package attribute that `segcompare.__getattr__` would resolve to
+    the function, so whichever one a caller gets must be callable as the function.
+    """
+
+    def __call__(self, *args, **kwargs):
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -287,3 +287,11 @@ def test_cli_missing_checkpoint_is_one_line(tmp_path, spec, capsys):
                str(tmp_path / "r.json")])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and "nope" in err and err.count("\n") == 1
+
+
+def test_package_level_evaluate_is_callable_after_submodule_import(spec):
+    import segcompare
+    import segcompare.evaluate  # noqa: F401  (the submodule import rebinds the package attribute)
+
+    res = segcompare.evaluate((Oracle(), ORACLE_CFG), spec, latency=False, progress=False, max_images=1)
+    assert res["miou"] == 1.0
