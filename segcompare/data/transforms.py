@@ -57,9 +57,18 @@ def random_scale_crop(image, mask, size, rng, scale=SCALE_RANGE, ignore_index=25
     """Resize to a random multiple of `size`, pad (mask: ignore_index) and take a random crop of `size`."""
     h, w = size
     s = rng.uniform(*scale)
-    image, mask = resize(image, mask, (max(1, round(h * s)), max(1, round(w * s))))
-    image, mask = pad_to(image, mask, size, ignore_index)
-    return random_crop(image, mask, size, rng)
+    sh, sw = max(1, round(h * s)), max(1, round(w * s))
+    if sh < h or sw < w:  # smaller than the crop: resize all of it and pad
+        image, mask = resize(image, mask, (sh, sw))
+        image, mask = pad_to(image, mask, size, ignore_index)
+        return random_crop(image, mask, size, rng)
+    y, x = int(rng.integers(0, sh - h + 1)), int(rng.integers(0, sw - w + 1))
+    # Same result as resizing to (sh, sw) and cropping, but only the crop's pixels are computed.
+    fy, fx = image.shape[0] / sh, image.shape[1] / sw
+    box = (x * fx, y * fy, (x + w) * fx, (y + h) * fy)
+    img = Image.fromarray(np.ascontiguousarray(image)).resize((w, h), Image.BILINEAR, box=box)
+    m = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8)).resize((w, h), Image.NEAREST, box=box)
+    return np.asarray(img), np.asarray(m)
 
 
 def hflip(image, mask):
@@ -110,13 +119,22 @@ def prepare(image, mask, size=None, augment=False, rng=None, ignore_index=255):
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 HxWx3 -> float32 3xHxW in [0, 1]."""
-    if not image.flags.writeable:  # Pillow's arrays are read-only; torch warns on those
-        image = image.copy()
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
+    """uint8 HxWx3 -> float32 3xHxW in [0, 1] (contiguous)."""
+    # In numpy on purpose: torch parallelises this conversion with OpenMP, which on a small image costs more
+    # than it saves and is many times slower when other processes keep the cores busy.
+    chw = np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1)).astype(np.float32)
+    chw /= np.float32(255)
+    return torch.from_numpy(chw)
 
 
 def normalize(img: torch.Tensor, mean, std) -> torch.Tensor:
-    m = torch.as_tensor(mean, dtype=img.dtype).view(-1, 1, 1)
-    s = torch.as_tensor(std, dtype=img.dtype).view(-1, 1, 1)
+    """(img - mean) / std per channel, for [3,H,W] or [B,3,H,W]."""
+    if img.device.type == "cpu" and img.dtype == torch.float32 and not img.requires_grad:
+        m = np.asarray(mean, np.float32).reshape(-1, 1, 1)
+        s = np.asarray(std, np.float32).reshape(-1, 1, 1)
+        out = img.numpy() - m  # numpy for the reason given in to_tensor
+        out /= s
+        return torch.from_numpy(out)
+    m = torch.as_tensor(mean, dtype=img.dtype, device=img.device).view(-1, 1, 1)
+    s = torch.as_tensor(std, dtype=img.dtype, device=img.device).view(-1, 1, 1)
     return (img - m) / s
