@@ -371,3 +371,27 @@ def test_cli_errors_exit_2(tmp_path, capsys):
     assert "cityscapes-dataset.com" in capsys.readouterr().err
     assert main(["datasets", "--stats", "nosuch:x"]) == 2
     assert main(["datasets", "--stats", f"cityscapes-8:{tmp_path}", "-o", "void"]) == 2
+
+
+def test_cli_download(tmp_path, monkeypatch, capsys):
+    class FakePet:
+        def __init__(self, root, split, target_types, download):
+            make_oxford(Path(root))
+
+    monkeypatch.setattr("torchvision.datasets.OxfordIIITPet", FakePet)
+    assert main(["datasets", "--download", f"oxford-pet:{tmp_path}"]) == 0
+    assert "test: 3 images" in capsys.readouterr().out
+    assert main(["datasets", "--download", f"bdd100k-drivable:{tmp_path}"]) == 2
+    assert "bdd100k.com" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode, ext", [("L", "jpg"), ("CMYK", "jpg"), ("RGBA", "png"), ("P", "png")])
+def test_any_image_mode_loads_as_rgb(tree, mode, ext):
+    spec = tree("folder")
+    root = Path(spec.split(":", 1)[1])
+    for old in (root / "train" / "images").glob("img0.*"):
+        old.unlink()
+    Image.new("RGB", (W, H), (200, 100, 50)).convert(mode).save(root / "train" / "images" / f"img0.{ext}")
+    for size in (None, (4, 6)):  # (4, 6) lets JPEG decode at reduced scale
+        img, mask = get_dataset(spec, size=size, normalize=False, cache=False)[0]
+        assert img.shape[0] == 3 and img.shape[1:] == mask.shape
