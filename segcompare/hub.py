@@ -297,7 +297,8 @@ def project_root(root: str | Path | None = None) -> Path:
 
 def push_space(repo_id: str, *, checkpoints: Iterable[str | Path] = (), model_repos: Iterable[str] = (),
                root: str | Path | None = None, private: bool = False, token: str | None = None) -> str:
-    """Upload the app as a Gradio Space with checkpoint folders or `space_checkpoints.txt` naming model repos."""
+    """Upload the app (app.py, requirements.txt, README.md, assets/, configs/, the package) as a Gradio Space,
+    with checkpoint folders or a `space_checkpoints.txt` naming model repos; returns the commit URL."""
     from huggingface_hub import CommitOperationAdd
 
     check_repo_id(repo_id)
@@ -312,8 +313,9 @@ def push_space(repo_id: str, *, checkpoints: Iterable[str | Path] = (), model_re
     readme = (root / "README.md").read_text() if (root / "README.md").is_file() else ""
     space = space_readme(readme, repo_id.split("/")[1], [r.partition("@")[0] for r in model_repos])
     operations.append(CommitOperationAdd("README.md", space.encode()))
-    if (root / "assets").is_dir():
-        operations += _tree_operations(root / "assets", "assets")
+    for folder in ("assets", "configs"):  # sample images / css, and the demo presets the app may read
+        if (root / folder).is_dir():
+            operations += _tree_operations(root / folder, folder)
     # The package source the app imports, from wherever it is installed (never compiled files).
     package = Path(__file__).resolve().parent
     operations += _tree_operations(package, "segcompare", (".py", ".json", ".yaml", ".txt", ".css"))

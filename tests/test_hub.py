@@ -97,10 +97,12 @@ def populate_cache(cache, repo_id, files_dir, sha="a" * 40, refs=("main",)):
 
 
 # ----------------------------------------------------------------------------------------------- offline cache
-@pytest.mark.parametrize("revision", [None, "v1", "a" * 40])
-def test_load_model_from_cache_offline_gives_identical_logits(hub_env, checkpoint, reference, monkeypatch, revision):
+@pytest.mark.parametrize("revision, flag", [(None, "1"), ("v1", "1"), ("a" * 40, "1"), (None, "0")])
+def test_load_model_from_cache_offline_gives_identical_logits(hub_env, checkpoint, reference, monkeypatch, revision,
+                                                              flag):
+    """HF_HUB_OFFLINE=1, or a Hub that cannot be reached (hub_env's endpoint is a closed port): the cache serves."""
     populate_cache(hub_env / "hf-cache", "org/name", checkpoint, refs=("main", "v1"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", flag)
     loaded, config = load_model("org/name", revision=revision)
     assert torch.equal(logits(loaded), reference)
     assert config["classes"] == CLASSES and config["checkpoint"].startswith("org/name")
@@ -284,6 +286,8 @@ def project(tmp_path):
     (root / "README.md").write_text("---\ntitle: Seg demo\nemoji: 🐱\n---\n\n# segcompare\n")
     (root / "assets" / "samples" / "cat.png").write_bytes(b"png")
     (root / "assets" / ".DS_Store").write_bytes(b"junk")
+    (root / "configs").mkdir()
+    (root / "configs" / "demo.yaml").write_text("models: []\n")
     return root
 
 
@@ -297,7 +301,8 @@ def test_push_space(fake_hub, project, checkpoint, monkeypatch, source):
     assert create["type"] == "space" and create["sdk"] == "gradio"
     [commit] = fake_hub.commits("me/demo", "space")
     files = commit["files"]
-    assert {"app.py", "requirements.txt", "README.md", "assets/samples/cat.png", "segcompare/__init__.py",
+    assert {"app.py", "requirements.txt", "README.md", "assets/samples/cat.png", "configs/demo.yaml",
+            "segcompare/__init__.py",
             "segcompare/hub.py", "segcompare/commands/hub.py"} <= set(files)
     assert not any(p.endswith(".pyc") or "__pycache__" in p or ".DS_Store" in p for p in files)
     meta = front_matter(files["README.md"].decode())
