@@ -1,0 +1,149 @@
+"""Safe decoding of images from the real world into RGB uint8 arrays (for the app and scripts).
+
+Uploads can be anything: a phone photo with EXIF rotation, a 16-bit PNG, a CMYK JPEG, a palette GIF
+with transparency, a 30 000 x 30 000 "decompression bomb", or not an image at all. `load_image` reads
+the size from the header before decoding any pixel, refuses what is too large or not an image with a
+`UserError` whose one-line message can be shown to the user as is, and returns an upright RGB array.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import UserError
+
+MAX_PIXELS = 40_000_000  # 40 megapixels: any phone photo, but not a bomb
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def load_image(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """A path, bytes, PIL image or array -> RGB uint8 [H, W, 3], upright (EXIF orientation applied)."""
+    if isinstance(source, np.ndarray):
+        return _array_to_rgb(source, max_pixels)
+    if isinstance(source, Image.Image):
+        _check_size(source.size, max_pixels)
+        return _pil_to_rgb(source)
+    with warnings.catch_warnings():
+        # we check the size ourselves (with a friendlier message) before any pixel is decoded
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with _open(source) as im:
+                _check_size(im.size, max_pixels)
+                im.seek(0)  # first frame of an animation
+                return _pil_to_rgb(ImageOps.exif_transpose(im))
+        except Image.DecompressionBombError:
+            raise UserError("this image is far too large to process (a 'decompression bomb'); upload a "
+                            "photo of at most a few tens of megapixels") from None
+        except UnidentifiedImageError:
+            raise UserError("this file is not an image we can read; upload a PNG, JPEG, WebP, GIF, BMP or "
+                            "TIFF picture") from None
+        except (OSError, ValueError, SyntaxError, EOFError) as e:
+            detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UserError(f"this image is corrupt or truncated ({detail}); try saving it again or upload "
+                            "another picture") from None
+
+
+def _open(source) -> Image.Image:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return Image.open(io.BytesIO(bytes(source)))
+    path = Path(source)
+    if not path.is_file():
+        raise UserError(f"image file {str(source)!r} not found; upload the picture again")
+    return Image.open(path)
+
+
+def _check_size(size: tuple[int, int], max_pixels: int) -> None:
+    w, h = size
+    if w < 1 or h < 1:
+        raise UserError(f"this image is empty ({w}x{h} pixels); upload another picture")
+    if w * h > max_pixels:
+        raise UserError(f"this image is too large: {w}x{h} pixels ({w * h / 1e6:.0f} megapixels, limit "
+                        f"{max_pixels / 1e6:.0f}); downscale it and upload it again")
+
+
+def _pil_to_rgb(im: Image.Image) -> np.ndarray:
+    if im.mode in HIGH_DEPTH_MODES:
+        gray = _to_uint8(np.asarray(im))
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if im.mode in ALPHA_MODES or (im.mode == "P" and "transparency" in im.info):
+        # transparent pixels become white, as a browser shows them on a white page
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB")).copy()
+    return np.asarray(im.convert("RGB")).copy()
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    """Any numeric array -> uint8: 8-bit kept, 16-bit scaled, floats in [0, 1] scaled, else min-max."""
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == bool:
+        return a.astype(np.uint8) * 255
+    a = a.astype(np.float64)
+    finite = np.isfinite(a)
+    if not finite.any():
+        return np.zeros(a.shape, np.uint8)
+    a = np.where(finite, a, 0)
+    lo, hi = float(a.min()), float(a.max())
+    if lo >= 0 and hi <= 1.0:
+        a = a * 255
+    elif lo >= 0 and hi <= 255:
+        pass
+    elif lo >= 0 and hi <= 65535:
+        a = a / 257
+    else:
+        a = (a - lo) / max(hi - lo, 1e-12) * 255
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
+def _array_to_rgb(a: np.ndarray, max_pixels: int) -> np.ndarray:
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise UserError(f"an image array must be HxW, HxWx3 or HxWx4; got shape {tuple(a.shape)}")
+    _check_size((a.shape[1], a.shape[0]), max_pixels)
+    a = _to_uint8(a)
+    if a.ndim == 2:
+        return np.repeat(a[:, :, None], 3, axis=2)
+    if a.shape[2] == 4:
+        alpha = a[:, :, 3:].astype(np.float32) / 255
+        return np.rint(a[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+def image_key(rgb: np.ndarray) -> str:
+    """Content hash of decoded pixels: the same picture gives the same key whatever its file encoding."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(rgb.shape).encode())
+    h.update(np.ascontiguousarray(rgb).tobytes())
+    return h.hexdigest()
+
+
+def fit_within(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """Downscale (never upscale) so the longer side is at most `max_side` pixels, keeping the aspect."""
+    h, w = rgb.shape[:2]
+    scale = max_side / max(h, w)
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
+
+
+def load_mask(path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A single-channel label PNG -> uint8 [H, W]; resized (nearest) to `size` = (H, W) when given."""
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("L", "P", "1", "I", "I;16"):
+                raise UserError(f"{path} is a {im.mode} image; a mask must be a single-channel label PNG")
+            if size is not None and im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.Resampling.NEAREST)
+            return np.asarray(im).astype(np.uint8)
+    except (UnidentifiedImageError, OSError) as e:
+        raise UserError(f"cannot read mask {path} ({e}); masks are single-channel PNGs") from None

@@ -1,0 +1,153 @@
+"""Live predictions for the app: load each model once (lazily), run it on any image, cache the answers.
+
+`Predictor` maps model ids to checkpoints. A model is loaded the first time it is asked for (so a page
+comes up before any weight is read) and stays in memory. Each image is resized so its short side is the
+model's training short side, normalised with the checkpoint's mean/std and run under `inference_mode`;
+logits are upsampled to the image as shown, giving a label mask, the max-softmax confidence and the
+forward time. Answers are cached per (image content, model) in a small LRU, so changing a view or the
+opacity never runs a model again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .errors import UserError
+from .images import image_key
+
+DEFAULT_SHORT_SIDE = 512
+
+
+@dataclass
+class Prediction:
+    mask: np.ndarray        # uint8 [H, W] class index per pixel, at the size of the image given
+    confidence: np.ndarray  # float16 [H, W] max softmax probability
+    ms: float               # forward pass time of the model (milliseconds)
+    input_size: tuple[int, int]  # (h, w) the model actually saw
+
+
+class LRU:
+    """A tiny thread-safe least-recently-used cache."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key not in self._data:
+                return None
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def model_input_size(image_hw: tuple[int, int], input_size) -> tuple[int, int]:
+    """(h, w) for the model: short side = the model's short side, aspect kept, long side capped.
+
+    Models were trained at `input_size`; matching its short side keeps objects at the scale they were
+    learnt at. The long side is capped at twice the model's long side so a panorama stays affordable.
+    """
+    h, w = image_hw
+    sizes = [int(s) for s in input_size] if input_size else [DEFAULT_SHORT_SIDE]
+    scale = min(sizes) / min(h, w)
+    scale = min(scale, 2 * max(sizes) / max(h, w))
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def prepare(image: np.ndarray, config: dict) -> torch.Tensor:
+    """RGB uint8 [H, W, 3] -> normalised float32 [1, 3, h, w] at the model's scale."""
+    h, w = model_input_size(image.shape[:2], config.get("input_size"))
+    pil = Image.fromarray(image)
+    if (h, w) != image.shape[:2]:
+        pil = pil.resize((w, h), Image.Resampling.BILINEAR)  # PIL antialiases when downscaling
+    x = torch.from_numpy(np.asarray(pil, np.float32) / 255.0).permute(2, 0, 1)
+    mean = torch.tensor(config.get("mean") or [0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor(config.get("std") or [0.229, 0.224, 0.225]).view(3, 1, 1)
+    return ((x - mean) / std).unsqueeze(0).contiguous()
+
+
+def run_model(model, config: dict, image: np.ndarray) -> Prediction:
+    """One forward pass on one image -> Prediction at the image's size."""
+    x = prepare(image, config)
+    with torch.inference_mode():
+        t = time.perf_counter()
+        logits = model(x)
+        ms = (time.perf_counter() - t) * 1000
+        logits = F.interpolate(logits.float(), size=image.shape[:2], mode="bilinear", align_corners=False)
+        conf, label = logits.softmax(1).max(1)
+    return Prediction(label[0].to(torch.uint8).numpy(), conf[0].to(torch.float16).numpy(), ms,
+                      tuple(x.shape[-2:]))
+
+
+class Predictor:
+    """Models by id (lazily loaded, then kept) and a cache of their answers per image."""
+
+    def __init__(self, checkpoints: dict[str, str | Path], device: str = "cpu", cache_size: int = 48,
+                 loader=None):
+        self.checkpoints = dict(checkpoints)
+        self.device = device
+        self.loader = loader  # (path, device) -> (model, config); default segcompare.checkpoint.load_model
+        self._models: dict[str, tuple] = {}
+        self._locks = {name: threading.Lock() for name in self.checkpoints}
+        self.cache = LRU(cache_size)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.checkpoints)
+
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._models)
+
+    def model(self, name: str):
+        """(model, config) for a model id, loaded on first use (one load even under concurrent calls)."""
+        if name not in self.checkpoints:
+            raise UserError(f"unknown model {name!r}; available: {', '.join(self.checkpoints) or 'none'}")
+        if name not in self._models:
+            with self._locks[name]:
+                if name not in self._models:
+                    from .checkpoint import load_model
+
+                    load = self.loader or (lambda path, device: load_model(path, device=device))
+                    self._models[name] = load(self.checkpoints[name], self.device)
+        return self._models[name]
+
+    def predict_one(self, image: np.ndarray, name: str, key: str | None = None) -> Prediction:
+        key = key or image_key(image)
+        cache_key = (key, image.shape[:2], name)
+        hit = self.cache.get(cache_key)
+        if hit is not None:
+            return hit
+        model, config = self.model(name)
+        pred = run_model(model, config, image)
+        self.cache.put(cache_key, pred)
+        return pred
+
+    def cached(self, image_shape, name: str, key: str) -> Prediction | None:
+        return self.cache.get((key, tuple(image_shape[:2]), name))
+
+    def predict(self, image: np.ndarray, names: list[str] | None = None, key: str | None = None
+                ) -> dict[str, Prediction]:
+        """Every model (or `names`) on one RGB uint8 image; cached answers are reused."""
+        key = key or image_key(image)
+        return {name: self.predict_one(image, name, key) for name in (names or self.names)}

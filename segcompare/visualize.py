@@ -1,0 +1,155 @@
+"""Pictures of predictions: palettes, colour masks, overlays, correctness, disagreement and confidence maps.
+
+Everything is numpy in, RGB uint8 out, so the same pictures serve the app, the report and notebooks.
+One palette per task gives every model the same colour for the same class.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import html
+
+import numpy as np
+
+IGNORE_INDEX = 255
+IGNORE_COLOR = (128, 128, 128)
+RIGHT, WRONG = (40, 180, 70), (220, 40, 40)
+# viridis anchors (every 1/8): a perceptually uniform, colour-blind-safe scale for confidence
+VIRIDIS = np.array([[68, 1, 84], [70, 50, 127], [54, 92, 141], [39, 127, 142], [31, 161, 135],
+                    [74, 193, 109], [160, 218, 57], [208, 226, 33], [253, 231, 37]], np.float32)
+# disagreement: 1 distinct prediction = all agree (light), more = warmer
+AGREEMENT = np.array([[235, 235, 235], [255, 200, 60], [240, 110, 30], [190, 20, 40], [110, 0, 80]], np.uint8)
+
+
+def default_palette(num_classes: int) -> np.ndarray:
+    """Distinct colours: a fixed hand-picked start, then golden-ratio hues (stable for any K)."""
+    base = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+            (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128),
+            (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0),
+            (255, 215, 180), (0, 0, 128)]
+    out = list(base[:num_classes])
+    for i in range(len(out), num_classes):
+        r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1, 0.65, 0.95)
+        out.append((round(r * 255), round(g * 255), round(b * 255)))
+    return np.array(out, np.uint8).reshape(-1, 3)
+
+
+def get_palette(palette, num_classes: int) -> np.ndarray:
+    """The config's palette as uint8 [K, 3]; missing or short palettes are completed with defaults."""
+    out = default_palette(num_classes)
+    if palette is not None and len(palette):
+        given = np.asarray(palette, dtype=np.int64).reshape(-1, 3)[:num_classes]
+        out[: len(given)] = np.clip(given, 0, 255)
+    return out
+
+
+def _lut(palette: np.ndarray, ignore_color=IGNORE_COLOR) -> np.ndarray:
+    """A 256-entry lookup table: class k -> palette[k], everything else (ignore, out of range) -> grey."""
+    lut = np.tile(np.asarray(ignore_color, np.uint8), (256, 1))
+    k = min(len(palette), 255)
+    lut[:k] = palette[:k]
+    return lut
+
+
+def colorize(mask: np.ndarray, palette, ignore_color=IGNORE_COLOR) -> np.ndarray:
+    """Label mask uint8 [H, W] -> RGB uint8 [H, W, 3]."""
+    palette = np.asarray(palette, np.uint8).reshape(-1, 3)
+    return _lut(palette, ignore_color)[np.asarray(mask, np.uint8)]
+
+
+def blend(image: np.ndarray, colors: np.ndarray, alpha: float, where: np.ndarray | None = None) -> np.ndarray:
+    """(1 - alpha) * image + alpha * colors, only where `where` is true (everywhere by default)."""
+    alpha = float(np.clip(alpha, 0.0, 1.0))
+    out = image.astype(np.float32) * (1 - alpha) + colors.astype(np.float32) * alpha
+    out = np.rint(out).astype(np.uint8)
+    if where is not None:
+        out = np.where(where[..., None], out, image)
+    return out
+
+
+def grayscale(image: np.ndarray, lighten: float = 0.25) -> np.ndarray:
+    """A lightened grey copy of an RGB image: a quiet background under correctness or confidence colours."""
+    g = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    g = g * (1 - lighten) + 255 * lighten
+    return np.repeat(np.rint(g).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, palette, alpha: float = 0.5,
+            ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """Class colours over the image at opacity `alpha`; ignored pixels show the image untouched."""
+    return blend(image, colorize(mask, palette), alpha, where=np.asarray(mask) != ignore_index)
+
+
+def correctness_map(pred: np.ndarray, gt: np.ndarray, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """Green where the prediction matches the ground truth, red where not, grey where ignored."""
+    out = np.empty((*gt.shape, 3), np.uint8)
+    ignored = gt == ignore_index
+    out[:] = WRONG
+    out[(pred == gt) & ~ignored] = RIGHT
+    out[ignored] = IGNORE_COLOR
+    return out
+
+
+def distinct_predictions(preds: list[np.ndarray]) -> np.ndarray:
+    """Number of distinct labels the models predict at each pixel (1 = all agree), uint8 [H, W]."""
+    stack = np.stack([np.asarray(p) for p in preds]).astype(np.int16)
+    srt = np.sort(stack, axis=0)
+    return (1 + (np.diff(srt, axis=0) != 0).sum(0)).astype(np.uint8)
+
+
+def disagreement_map(preds: list[np.ndarray]) -> np.ndarray:
+    """RGB [H, W, 3]: light grey where all models agree, warmer with more distinct predictions."""
+    n = distinct_predictions(preds)
+    return AGREEMENT[np.clip(n, 1, len(AGREEMENT)) - 1]
+
+
+def confidence_map(conf: np.ndarray) -> np.ndarray:
+    """Max-softmax confidence [H, W] in [0, 1] -> viridis RGB (dark purple = unsure, yellow = sure)."""
+    x = np.clip(np.nan_to_num(np.asarray(conf, np.float32)), 0, 1) * (len(VIRIDIS) - 1)
+    lo = np.floor(x).astype(np.int64)
+    hi = np.minimum(lo + 1, len(VIRIDIS) - 1)
+    t = (x - lo)[..., None]
+    return np.rint(VIRIDIS[lo] * (1 - t) + VIRIDIS[hi] * t).astype(np.uint8)
+
+
+def readable(name: str) -> str:
+    """`traffic_sign` -> `Traffic sign`: class names as a person would write them."""
+    text = str(name).replace("_", " ").replace("-", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def _hex(rgb) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(int(v) for v in rgb))
+
+
+def _swatches(items: list[tuple[str, tuple]], title: str) -> str:
+    cells = "".join(
+        f'<span class="sc-legend-item"><span class="sc-swatch" style="background:{_hex(c)}"></span>'
+        f"{html.escape(label)}</span>" for label, c in items)
+    return (f'<div class="sc-legend"><span class="sc-legend-title">{html.escape(title)}</span>'
+            f"{cells}</div>")
+
+
+def legend_html(classes: list[str], palette, present=None, title: str = "Classes") -> str:
+    """An HTML legend with one colour swatch per class (only `present` class indices when given)."""
+    palette = get_palette(palette, len(classes))
+    keep = range(len(classes)) if present is None else sorted({int(k) for k in present if k < len(classes)})
+    return _swatches([(readable(classes[k]), palette[k]) for k in keep], title)
+
+
+def correctness_legend_html() -> str:
+    return _swatches([("Right", RIGHT), ("Wrong", WRONG), ("Ignored (not labelled)", IGNORE_COLOR)],
+                     "Correctness")
+
+
+def disagreement_legend_html(num_models: int) -> str:
+    n = max(1, min(num_models, len(AGREEMENT)))
+    labels = ["All models agree"] + [f"{k} different answers" for k in range(2, n + 1)]
+    return _swatches(list(zip(labels, AGREEMENT[:n])), "Disagreement")
+
+
+def confidence_legend_html() -> str:
+    stops = ", ".join(_hex(c) for c in VIRIDIS)
+    return ('<div class="sc-legend"><span class="sc-legend-title">Confidence</span>'
+            '<span class="sc-legend-item">unsure <span class="sc-ramp" '
+            f'style="background:linear-gradient(90deg, {stops})"></span> sure</span></div>')
