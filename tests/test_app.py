@@ -1,0 +1,222 @@
+"""The app through its HTTP API (Contract 6), with gradio_client against a live server on fixture checkpoints."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest_plugins = ["conftest_app"]
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+
+def task_of(server, name):
+    return server[1].segcompare.catalog.task(name)
+
+
+def png_header_only(path, width: int, height: int) -> None:
+    """A PNG that claims width x height pixels (a decompression bomb's header) with almost no data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+
+
+def opened(item) -> Image.Image:
+    im = Image.open(item["image"])
+    im.load()
+    return im
+
+
+def test_tasks_lists_tasks_and_models(client):
+    tasks = client.predict(api_name="/tasks")
+    assert [t["name"] for t in tasks] == ["pets", "streets"]
+    pets = tasks[0]
+    assert pets["classes"] == ["background", "pet", "boundary"]
+    assert sorted(m["model"] for m in pets["models"]) == ["pspnet_resnet18", "segformer_b0", "unet_resnet18"]
+    assert {m["name"] for m in pets["models"]} == {"PSPNet (ResNet-18)", "SegFormer-B0", "UNet (ResNet-18)"}
+    assert pets["samples"] == ["cat_001", "dog_002"]
+    assert len(tasks[1]["palette"]) == 5  # no palette in the config: defaults fill it
+
+
+@pytest.mark.parametrize("task,sample", [("pets", "cat_001"), ("streets", "street_001")])
+def test_compare_a_test_sample(client, server, project, task, sample):
+    t = task_of(server, task)
+    path = project / "samples" / task / f"{sample}.png"
+    size = Image.open(path).size
+    gallery, table = client.predict(handle_file(str(path)), task, api_name="/compare")
+
+    assert len(gallery) == len(t.models)
+    for item, m in zip(gallery, t.models):
+        im = opened(item)
+        assert im.format == "PNG" and im.size == size and im.mode == "RGB"
+        assert item["caption"].startswith(f"{m.label} — ") and " ms — mIoU " in item["caption"]
+    assert table["headers"] == ["Model", "Inference (ms)", "Image mIoU (%)"]
+    assert [row[0] for row in table["data"]] == [m.label for m in t.models]
+    for row, item in zip(table["data"], gallery):
+        assert row[1] > 0 and 0 <= row[2] <= 100
+        assert f"mIoU {row[2]:.1f}%" in item["caption"]
+
+    reference, legend, status = client.predict(api_name="/compare_details")
+    assert [r["caption"] for r in reference] == [f"Test sample {sample}", "Ground truth (the right answer)",
+                                                 "Where the models disagree"]
+    assert all(opened(r).size == size and opened(r).format == "PNG" for r in reference)
+    assert legend.count('class="sc-swatch"') >= len(t.classes)
+    assert all(c.replace("_", " ").capitalize() in legend for c in t.classes)
+    assert sample in status
+
+
+def test_mask_view_uses_the_task_palette_and_keeps_the_model_outputs(client, project):
+    path = project / "samples" / "pets" / "dog_002.png"
+    first, _ = client.predict(handle_file(str(path)), "pets", api_name="/compare")
+    gallery, reference, legend = client.predict("Mask", 0.5, api_name="/view")
+    palette = {tuple(c) for c in [[0, 0, 0], [230, 150, 40], [250, 250, 250]]}
+    for item in gallery:
+        colours = {tuple(c) for c in np.asarray(opened(item)).reshape(-1, 3)}
+        assert colours <= palette
+    # same cached predictions: the inference times in the captions do not change
+    assert [g["caption"] for g in gallery] == [g["caption"] for g in first]
+    overlay, _, _ = client.predict("Overlay", 0.0, api_name="/opacity")
+    plain = np.asarray(Image.open(path).convert("RGB"))
+    assert all(np.array_equal(np.asarray(opened(item)), plain) for item in overlay)  # opacity 0 = the photo
+
+
+def test_confidence_and_correctness_views(client, project):
+    client.predict(handle_file(str(project / "samples" / "pets" / "cat_001.png")), "pets", api_name="/compare")
+    _, _, legend = client.predict("Correctness", 1.0, api_name="/view")
+    assert "Wrong" in legend and "Right" in legend
+    _, _, legend = client.predict("Confidence", 1.0, api_name="/view")
+    assert "sure" in legend
+
+
+def test_any_user_image_is_downscaled_for_display(client, server, tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "wide.png"
+    Image.fromarray(rng.integers(0, 255, (700, 1500, 4), dtype=np.uint8), "RGBA").save(path)
+    gallery, table = client.predict(handle_file(str(path)), api_name="/compare")  # task defaults to the first
+    assert len(gallery) == len(task_of(server, "pets").models)
+    assert {opened(g).size for g in gallery} == {(1024, 478)}
+    assert all(row[2] is None for row in table["data"])  # no ground truth, no score
+    assert all("mIoU" not in g["caption"] for g in gallery)
+    reference, _, status = client.predict(api_name="/compare_details")
+    assert [r["caption"] for r in reference] == ["Your image", "Where the models disagree"]
+    assert "no right answer" in status
+
+
+@pytest.mark.parametrize("bad,message", [
+    ("corrupt", "not an image"),
+    ("bomb", "too large"),
+    ("truncated", "corrupt or truncated"),
+])
+def test_bad_uploads_get_a_friendly_message_and_the_app_keeps_serving(client, project, tmp_path, bad, message):
+    path = tmp_path / f"{bad}.png"
+    if bad == "corrupt":
+        path.write_bytes(b"this is not a picture\n" * 10)
+    elif bad == "bomb":
+        png_header_only(path, 60_000, 60_000)
+    else:
+        Image.new("RGB", (64, 64), "red").save(path)
+        path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(AppError, match=message) as err:
+        client.predict(handle_file(str(path)), "pets", api_name="/compare")
+    assert "Traceback" not in str(err.value)
+    gallery, _ = client.predict(handle_file(str(project / "samples" / "pets" / "cat_001.png")), "pets",
+                                api_name="/compare")
+    assert len(gallery) == 3
+
+
+def test_unknown_task_names_the_valid_ones(client, project):
+    with pytest.raises(AppError, match="unknown task 'cars'.*pets, streets"):
+        client.predict(handle_file(str(project / "samples" / "pets" / "cat_001.png")), "cars", api_name="/compare")
+
+
+def test_view_before_any_compare_changes_nothing(server):
+    from gradio_client import Client
+
+    fresh = Client(server[0], verbose=False)  # a new session: no comparison yet
+    fresh.predict("Mask", 0.5, api_name="/view")  # nothing to re-render: no error either
+    with pytest.raises(AppError, match="press Compare"):
+        fresh.predict(api_name="/compare_details")
+
+
+@pytest.mark.parametrize("task", ["pets", "streets"])
+def test_results_endpoints(client, server, task):
+    t = task_of(server, task)
+    labels = [m.label for m in t.models]
+    board, verdicts, per_class, pareto = client.predict(task, api_name="/leaderboard")
+    assert board["headers"][:4] == ["Model", "mIoU (%)", "Pixel acc. (%)", "Boundary IoU (%)"]
+    assert sorted(row[0] for row in board["data"]) == sorted(labels)
+    assert {"Latency p50 (ms)", "Params (M)", "Size (MB)"} <= set(board["headers"])
+    assert "Which differences are real?" in verdicts
+    assert per_class["type"] == pareto["type"] == "plotly"
+
+    cm_a, words_a, cm_b, words_b = client.predict(task, labels[0], labels[1], api_name="/confusion")
+    assert cm_a["type"] == cm_b["type"] == "plotly" and labels[0] in cm_a["plot"]
+    assert labels[0] in words_a and labels[1] in words_b
+    _, _, cm_none, words_none = client.predict(task, labels[0], "(none)", api_name="/confusion")
+    assert cm_none is None and words_none == ""
+
+    assert all(lab in client.predict(task, api_name="/training")["plot"] for lab in labels)
+    assert "severity" in client.predict(task, "mean over classes", api_name="/robustness")["plot"]
+    roc, pr = client.predict(task, t.classes[1], api_name="/roc")
+    assert "AUC" in roc["plot"] and "AP" in pr["plot"]
+
+
+def test_results_of_an_unknown_task_name_the_valid_ones(client):
+    with pytest.raises(AppError, match="unknown task 'cars'.*pets, streets"):
+        client.predict("cars", api_name="/leaderboard")
+
+
+def test_roc_rejects_an_unknown_class(client):
+    with pytest.raises(AppError, match="unknown class 'zebra'"):
+        client.predict("pets", "zebra", api_name="/roc")
+
+
+def test_build_demo_reads_no_weights(project):
+    import app
+
+    demo = app.build_demo([str(project / "checkpoints")], samples_root=project / "samples")
+    state = demo.segcompare
+    assert [t.name for t in state.catalog.tasks] == ["pets", "streets"]
+    assert state.predictor.loaded == []
+    assert len(state.predictor.names) == 5
+
+
+def test_no_checkpoints_page_says_how_to_get_them(tmp_path):
+    import app
+
+    demo = app.build_demo([str(tmp_path / "empty")], samples_root=None)
+    config = str(demo.config)
+    assert "No models found" in config and "segcompare" in config and "--checkpoints" in config
+    assert "empty" in config  # the source that was searched
+    from segcompare.errors import UserError
+
+    with pytest.raises(UserError, match="no checkpoints found"):
+        demo.segcompare.catalog.task(None)
+
+
+def test_sources_from_env_and_arguments(project, monkeypatch):
+    from segcompare.catalog import discover, parse_sources
+
+    pets = project / "checkpoints" / "pets"
+    monkeypatch.setenv("SEGCOMPARE_CHECKPOINTS", f"{pets / 'unet_resnet18'}, {pets / 'segformer_b0'}")
+    assert parse_sources(None) == [str(pets / "unet_resnet18"), str(pets / "segformer_b0")]
+    assert parse_sources("a b,c") == ["a", "b", "c"]
+    assert parse_sources(["a,b", "c"]) == ["a", "b", "c"]
+    # single checkpoint folders: grouped by their dataset spec
+    cat = discover(None)
+    assert [t.name for t in cat.tasks] == ["synthetic-pets"] and len(cat.tasks[0].models) == 2
+    # a folder of checkpoint folders: still grouped by dataset
+    assert [(t.name, len(t.models)) for t in discover(str(pets)).tasks] == [("synthetic-pets", 3)]
+    # a folder of task folders, a checkpoint seen twice (kept once), a missing source (reported, not fatal)
+    cat = discover([str(project / "checkpoints"), str(pets / "unet_resnet18"), "does/not/exist/here"])
+    assert [(t.name, len(t.models)) for t in cat.tasks] == [("pets", 3), ("streets", 2)]
+    assert any("does/not/exist/here" in p for p in cat.problems)
