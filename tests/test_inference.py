@@ -1,0 +1,191 @@
+"""User images in every shape and mode, and the Predictor (lazy loading, sizes, cache), on tiny inputs."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from segcompare.errors import UserError
+from segcompare.images import fit_within, image_key, load_image, load_mask
+from segcompare.inference import LRU, Predictor, model_input_size, prepare, run_model
+
+pytest_plugins = ["conftest_app"]
+
+
+# --- images ------------------------------------------------------------------------------------------------
+
+def saved(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode,fmt", [("RGB", "PNG"), ("RGBA", "PNG"), ("L", "PNG"), ("LA", "PNG"), ("P", "GIF"),
+                                      ("CMYK", "JPEG"), ("I;16", "PNG"), ("1", "BMP"), ("RGB", "WEBP"),
+                                      ("F", "TIFF")])
+def test_any_mode_becomes_rgb_uint8(mode, fmt):
+    im = Image.new(mode, (7, 5))
+    out = load_image(saved(im, fmt))
+    assert out.shape == (5, 7, 3) and out.dtype == np.uint8
+
+
+def test_16_bit_is_scaled_not_clipped():
+    a = np.full((2, 3), 65535, np.uint16)
+    a[0, 0] = 0
+    out = load_image(saved(Image.fromarray(a)))
+    assert out[1, 1].tolist() == [255, 255, 255] and out[0, 0].tolist() == [0, 0, 0]
+
+
+def test_transparent_pixels_become_white():
+    im = Image.new("RGBA", (2, 1), (10, 20, 30, 255))
+    im.putpixel((1, 0), (10, 20, 30, 0))
+    out = load_image(saved(im))
+    assert out[0, 0].tolist() == [10, 20, 30] and out[0, 1].tolist() == [255, 255, 255]
+
+
+def test_exif_rotation_is_applied():
+    im = Image.new("RGB", (8, 4), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    out = load_image(saved(im, "JPEG", exif=exif.tobytes()))
+    assert out.shape == (8, 4, 3)
+
+
+def test_bomb_is_refused_from_the_header(tmp_path):
+    path = tmp_path / "big.png"
+    Image.new("1", (3000, 3000)).save(path)  # 9 megapixels, a few KB on disk
+    with pytest.raises(UserError, match=r"too large: 3000x3000 pixels .* limit 1\b"):
+        load_image(path, max_pixels=1_000_000)
+    assert load_image(path).shape == (3000, 3000, 3)
+
+
+@pytest.mark.parametrize("data,message", [(b"", "not an image"), (b"GIF89a" + b"\0" * 5, "not an image|corrupt"),
+                                          (saved(Image.new("RGB", (32, 32)))[:50], "corrupt or truncated")])
+def test_broken_files_get_one_friendly_line(data, message):
+    with pytest.raises(UserError, match=message) as err:
+        load_image(data)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_image(tmp_path / "nope.png")
+
+
+@pytest.mark.parametrize("array,shape", [(np.zeros((4, 5), np.uint8), (4, 5, 3)),
+                                         (np.ones((4, 5, 1), np.float32), (4, 5, 3)),
+                                         (np.zeros((4, 5, 4), np.uint8), (4, 5, 3))])
+def test_arrays(array, shape):
+    out = load_image(array)
+    assert out.shape == shape and out.dtype == np.uint8
+    assert load_image(np.ones((2, 2), np.float32))[0, 0, 0] == 255
+
+
+def test_bad_array_shape():
+    with pytest.raises(UserError, match="HxW"):
+        load_image(np.zeros((4, 5, 2), np.uint8))
+
+
+def test_image_key_depends_on_pixels_not_encoding():
+    rgb = np.random.default_rng(0).integers(0, 255, (6, 7, 3), dtype=np.uint8)
+    png = load_image(saved(Image.fromarray(rgb), "PNG"))
+    bmp = load_image(saved(Image.fromarray(rgb), "BMP"))
+    assert image_key(png) == image_key(bmp) == image_key(rgb)
+    assert image_key(rgb[:, :6]) != image_key(rgb)
+
+
+@pytest.mark.parametrize("hw,cap,out", [((100, 50), 1024, (100, 50)), ((3000, 1500), 1024, (1024, 512)),
+                                        ((700, 1500), 1024, (478, 1024))])
+def test_fit_within(hw, cap, out):
+    assert fit_within(np.zeros((*hw, 3), np.uint8), cap).shape[:2] == out
+
+
+def test_load_mask_resizes_with_nearest(tmp_path):
+    m = np.array([[0, 1], [2, 255]], np.uint8)
+    Image.fromarray(m, "L").save(tmp_path / "m.png")
+    assert load_mask(tmp_path / "m.png").tolist() == m.tolist()
+    assert set(np.unique(load_mask(tmp_path / "m.png", (4, 4))).tolist()) == {0, 1, 2, 255}
+    Image.new("RGB", (2, 2)).save(tmp_path / "rgb.png")
+    with pytest.raises(UserError, match="single-channel"):
+        load_mask(tmp_path / "rgb.png")
+
+
+# --- inference ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hw,size,out", [((480, 640), [64, 64], (64, 85)), ((640, 480), [64, 96], (85, 64)),
+                                         ((32, 32), [64, 64], (64, 64)), ((100, 2000), [64, 64], (6, 128)),
+                                         ((300, 400), None, (512, 683))])
+def test_model_input_size(hw, size, out):
+    assert model_input_size(hw, size) == out
+
+
+def test_prepare_normalises_with_the_checkpoint_stats():
+    image = np.full((4, 4, 3), 255, np.uint8)
+    x = prepare(image, {"input_size": [4, 4], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.5, 1.0]})
+    assert x.shape == (1, 3, 4, 4)
+    assert x[0, :, 0, 0].tolist() == pytest.approx([2.0, 1.0, 0.5])
+
+
+class RedIsClassOne(torch.nn.Module):
+    """Logits by hand: class 1 where the red channel is bright, class 0 elsewhere (any input size)."""
+
+    def forward(self, x):
+        red = x[:, :1]
+        return torch.cat([-4 * red, 4 * red], 1)
+
+
+def test_run_model_returns_mask_and_confidence_at_the_shown_size():
+    image = np.zeros((30, 40, 3), np.uint8)
+    image[:, 20:, 0] = 255
+    cfg = {"input_size": [10, 10], "mean": [0.5] * 3, "std": [0.5] * 3}
+    pred = run_model(RedIsClassOne(), cfg, image)
+    assert pred.mask.shape == (30, 40) and pred.mask.dtype == np.uint8
+    assert pred.input_size == (10, 13)
+    assert (pred.mask[:, :18] == 0).all() and (pred.mask[:, 22:] == 1).all()
+    assert pred.confidence.shape == (30, 40) and float(pred.confidence.min()) >= 0.5
+    assert float(pred.confidence.max()) <= 1.0 and pred.ms >= 0
+
+
+def test_predictor_loads_lazily_once_and_caches_answers():
+    calls = []
+
+    def loader(path, device):
+        calls.append(path)
+        return RedIsClassOne(), {"input_size": [8, 8]}
+
+    p = Predictor({"a": "dir/a", "b": "dir/b"}, loader=loader)
+    assert p.loaded == [] and calls == []
+    image = np.zeros((16, 16, 3), np.uint8)
+    first = p.predict(image)
+    assert sorted(first) == ["a", "b"] and calls == ["dir/a", "dir/b"]
+    again = p.predict(image)
+    assert all(again[k] is first[k] for k in first) and len(calls) == 2  # from the cache
+    p.predict(image[:8])  # another picture: models run again, not loaded again
+    assert len(calls) == 2
+    with pytest.raises(UserError, match="unknown model 'c'.*a, b"):
+        p.model("c")
+
+
+def test_lru_drops_the_least_recently_used():
+    c = LRU(2)
+    c.put("a", 1)
+    c.put("b", 2)
+    assert c.get("a") == 1
+    c.put("c", 3)
+    assert c.get("b") is None and c.get("a") == 1 and len(c) == 2
+
+
+def test_predictor_on_real_checkpoints(project):
+    root = project / "checkpoints" / "pets"
+    p = Predictor({"unet": root / "unet_resnet18", "segformer": root / "segformer_b0"})
+    image = load_image(project / "samples" / "pets" / "cat_001.png")
+    preds = p.predict(image)
+    for pred in preds.values():
+        assert pred.mask.shape == image.shape[:2] and int(pred.mask.max()) < 3
+        assert pred.input_size == (64, 85)
+        assert float(pred.confidence.min()) >= 1 / 3 - 1e-3
+    assert sorted(p.loaded) == ["segformer", "unet"]
