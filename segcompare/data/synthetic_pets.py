@@ -52,9 +52,8 @@ def render_pet(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np
     draw_face(canvas, rng, face)
     if rng.random() < 0.3:  # something in front of the pet (a toy, a chair leg): its pixels are background
         distractor(canvas, rng, size=(0.08, 0.25))
-    image, label = canvas.arrays()
     image = finish(canvas.image, rng, blur=rng.uniform(0.3, 0.8), light=rng.uniform(0.1, 0.35))
-    return image, trimap(label == PET, min(h, w))
+    return image, trimap(np.asarray(canvas.label) == PET, min(h, w))
 
 
 def trimap(pet: np.ndarray, side: int) -> np.ndarray:
@@ -71,10 +70,11 @@ def trimap(pet: np.ndarray, side: int) -> np.ndarray:
 
 
 def background(rng, h: int, w: int) -> Image.Image:
+    """A room (wall + planks or tiles), a lawn, a fabric (maybe tartan) or a plain gradient."""
     kind = rng.choice(["room", "grass", "fabric", "gradient"], p=[0.4, 0.2, 0.2, 0.2])
     yy = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
     xx = np.linspace(0, 1, w, dtype=np.float32)[None, :, None]
-    c1, c2 = color(rng, 30, 230), color(rng, 30, 230)
+    c1, c2 = scene_color(rng), scene_color(rng)
     if kind == "room":
         split = rng.uniform(0.3, 0.75)
         wall = c1 * (1 - 0.3 * yy) * (1 + 0.08 * stripes(rng, h, w, vertical=True)[..., None])
@@ -95,6 +95,11 @@ def background(rng, h: int, w: int) -> Image.Image:
         arr = c1 * (1 - t) + c2 * t
     fine = grain(rng, h, w)[..., None]
     return to_image(arr * (1 + 0.06 * fine))
+
+
+def scene_color(rng) -> np.ndarray:
+    """Half the time a fur colour (wooden floors, beige walls, grey sofas): colour alone must not give the pet away."""
+    return jitter(rng, FUR[rng.integers(len(FUR))], 15) if rng.random() < 0.5 else color(rng, 30, 230)
 
 
 def stripes(rng, h: int, w: int, vertical: bool) -> np.ndarray:
@@ -130,8 +135,7 @@ def distractor(canvas: Canvas, rng, size=(0.1, 0.35)) -> None:
         pts = ellipse_pts(cx, cy, r * 1.4, r * rng.uniform(0.5, 1.4), rng.uniform(-0.3, 0.3), n=4)
     else:
         pts = ellipse_pts(cx, cy, r * 1.8, max(1.5, r * 0.12), rng.uniform(0, np.pi), n=4)
-    fur_like = rng.random() < 0.4
-    base = FUR[rng.integers(len(FUR))] if fur_like else color(rng)
+    base = scene_color(rng)
     style = rng.random()
     if style < 0.5:
         canvas.polygon(pts, jitter(rng, base), label=BACKGROUND)
