@@ -268,10 +268,10 @@ def seed_worker(worker_id: int) -> None:
 
 
 def default_workers(dataset) -> int:
-    """0 when items come from memory without augmentation (the work is smaller than the IPC), else up to 4."""
-    if getattr(dataset, "cached", False) and not getattr(dataset, "augment", False):
-        return 0
-    return min(4, os.cpu_count() or 1)
+    """Up to 4 worker processes, even for cached items: workers run torch single-threaded, while the main
+    process's OpenMP threads made the same work 3-10x slower when other processes kept the cores busy
+    (benchmarks/bench_data.py)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, workers: int | None = None,
