@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +111,10 @@ class Predictor:
         self._models: dict[str, tuple] = {}
         self._locks = {name: threading.Lock() for name in self.checkpoints}
         self.cache = LRU(cache_size)
+        # Every forward runs on this one thread: torch's OpenMP pool belongs to the calling thread, and a
+        # web server calls from many threads (new pools that spin against each other on a 2-vCPU machine).
+        # One thread also means one model at a time, which is what a small CPU can do well anyway.
+        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segcompare-inference")
 
     @property
     def names(self) -> list[str]:
@@ -139,7 +144,7 @@ class Predictor:
         if hit is not None:
             return hit
         model, config = self.model(name)
-        pred = run_model(model, config, image)
+        pred = self._runner.submit(run_model, model, config, image).result()
         self.cache.put(cache_key, pred)
         return pred
 

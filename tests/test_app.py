@@ -220,3 +220,17 @@ def test_sources_from_env_and_arguments(project, monkeypatch):
     cat = discover([str(project / "checkpoints"), str(pets / "unet_resnet18"), "does/not/exist/here"])
     assert [(t.name, len(t.models)) for t in cat.tasks] == [("pets", 3), ("streets", 2)]
     assert any("does/not/exist/here" in p for p in cat.problems)
+
+
+def test_switching_task_updates_the_gallery_and_the_choices(server):
+    from gradio_client import Client
+
+    c = Client(server[0], verbose=False)
+    out = c.predict("streets", api_name="/switch_task")
+    samples, model_a, model_b, corruption, roc_class = out[0], out[-4], out[-3], out[-2], out[-1]
+    assert [s["caption"] for s in samples] == ["street_001"]
+    labels = [m.label for m in task_of(server, "streets").models]
+    assert model_a["value"] == labels[0] and model_b["value"] == labels[1]
+    assert [c[0] for c in model_b["choices"]] == ["(none)", *labels]
+    assert [c[0] for c in roc_class["choices"]] == ["mean over classes", *task_of(server, "streets").classes]
+    assert corruption["value"] == "mean over classes"
