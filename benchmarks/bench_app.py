@@ -6,7 +6,8 @@ Starts `python app.py` as a child process and reports, in one run on the same ma
   - seconds from process start to the page being served (HTTP 200 on /);
   - the median time of one /compare request through gradio_client (models already loaded; every run uses a
     slightly different picture so the prediction cache cannot answer) against the median of the sum of the
-    raw forward passes of the same models on the same prepared input, measured in this process;
+    raw forward passes of the same models on the same prepared input, measured in this process between
+    the requests (interleaved, so both see the same machine load), and against the forwards the server timed;
     goal: end-to-end <= 1.15x the forwards;
   - the server's peak resident memory (VmHWM) with every model loaded.
 Without --checkpoints it uses ./checkpoints, or else builds two random-weight demo-sized models in a temp dir.
@@ -84,27 +85,28 @@ def variants(image: np.ndarray, n: int, folder: Path) -> list[Path]:
     return paths
 
 
-def raw_forwards(checkpoints: list[Path], image: np.ndarray, runs: int) -> float:
-    """Median over runs of the summed forward time (ms) of the models on the app's prepared input."""
-    from segcompare.checkpoint import load_model
-    from segcompare.images import fit_within
-    from segcompare.inference import prepare
+class RawForwards:
+    """The same models on the app's prepared input, in this process: the floor for one Compare."""
 
-    shown = fit_within(image, 1024)
-    models = [load_model(c) for c in checkpoints]
-    inputs = [prepare(shown, cfg) for _, cfg in models]
-    sums = []
-    with torch.inference_mode():
-        for (m, _), x in zip(models, inputs):
-            m(x)  # warm-up
-        for _ in range(runs):
-            total = 0.0
-            for (m, _), x in zip(models, inputs):
+    def __init__(self, checkpoints: list[Path], image: np.ndarray):
+        from segcompare.checkpoint import load_model
+        from segcompare.images import fit_within
+        from segcompare.inference import prepare
+
+        shown = fit_within(image, 1024)
+        self.models = [load_model(c) for c in checkpoints]
+        self.inputs = [prepare(shown, cfg) for _, cfg in self.models]
+        self()  # warm-up
+
+    def __call__(self) -> float:
+        """Summed forward time (ms) of every model, once."""
+        total = 0.0
+        with torch.inference_mode():
+            for (m, _), x in zip(self.models, self.inputs):
                 t = time.perf_counter()
                 m(x)
                 total += time.perf_counter() - t
-            sums.append(total * 1000)
-    return statistics.median(sums)
+        return total * 1000
 
 
 def main() -> None:
@@ -152,19 +154,19 @@ def main() -> None:
         t = time.perf_counter()
         client.predict(handle_file(str(pictures[0])), task.name, api_name="/compare")  # loads every model
         first = time.perf_counter() - t
-        e2e, server_ms = [], []
-        for pic in pictures[1:]:
+        raw = RawForwards([m.path for m in task.models], image)
+        e2e, server_ms, forwards = [], [], []
+        for pic in pictures[1:]:  # interleaved, so both see the same machine load
             t = time.perf_counter()
             _, table = client.predict(handle_file(str(pic)), task.name, api_name="/compare")
             e2e.append((time.perf_counter() - t) * 1000)
             server_ms.append(sum(row[1] for row in table["data"]))
+            forwards.append(raw())
         rss = peak_rss_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    forward = raw_forwards([m.path for m in task.models], image, args.runs)
-
-    e2e_ms, srv = statistics.median(e2e), statistics.median(server_ms)
+    e2e_ms, srv, forward = statistics.median(e2e), statistics.median(server_ms), statistics.median(forwards)
     h, w = image.shape[:2]
     print(f"task {task.name}: {len(task.models)} models ({', '.join(m.label for m in task.models)}), "
           f"image {w}x{h}, {args.runs} runs, {torch.get_num_threads()} threads")
