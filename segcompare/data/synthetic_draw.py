@@ -20,12 +20,18 @@ class Canvas:
         self.w, self.h = image.size
         self.label = Image.new("L", image.size, label)
         self._di, self._dl = ImageDraw.Draw(self.image), ImageDraw.Draw(self.label)
+        self._blend = ImageDraw.Draw(self.image, "RGBA")  # translucent fills blend onto the RGB image
 
     def polygon(self, pts, color, label: int | None = None) -> None:
         pts = [(float(x), float(y)) for x, y in pts]
         self._di.polygon(pts, fill=rgb(color))
         if label is not None:
             self._dl.polygon(pts, fill=label)
+
+    def shade(self, pts, factor: float) -> None:
+        """Darken the image inside a polygon to `factor` of its brightness (shadows); labels unchanged."""
+        pts = [(float(x), float(y)) for x, y in pts]
+        self._blend.polygon(pts, fill=(0, 0, 0, round(255 * (1 - factor))))
 
     def ellipse(self, box, color, label: int | None = None) -> None:
         x0, y0, x1, y1 = (float(v) for v in box)
@@ -53,8 +59,12 @@ class Canvas:
 
 
 def rgb(color) -> tuple[int, int, int]:
-    r, g, b = np.clip(color, 0, 255).tolist()  # one numpy call: this runs for every shape drawn
-    return int(r), int(g), int(b)
+    r, g, b = color.tolist() if isinstance(color, np.ndarray) else color  # plain floats: this runs per shape
+    return _byte(r), _byte(g), _byte(b)
+
+
+def _byte(v: float) -> int:
+    return 0 if v <= 0 else 255 if v >= 255 else int(v)
 
 
 def jitter(rng: np.random.Generator, color, amount: float = 20.0) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .synthetic_draw import Canvas, blob_pts, color, finish, grain, jitter, polygon_mask, smooth_noise
+from .synthetic_draw import Canvas, blob_pts, color, finish, grain, jitter, smooth_noise
 
 CLASSES = ["void", "flat", "construction", "object", "nature", "sky", "human", "vehicle"]
 PALETTE = [[0, 0, 0], [128, 64, 128], [70, 70, 70], [153, 153, 153], [107, 142, 35], [70, 130, 180],
@@ -146,7 +146,7 @@ def ground(canvas: Canvas, rng, cam: Camera, street: Street) -> None:
     if street.sun:  # the sunny side's buildings shade the near part of the street
         s, width = street.sun, rng.uniform(2, 2 * road + 4)
         x0, x1 = s * street.edge[s], s * (street.edge[s] - width)
-        darken(canvas, cam([(x0, 0, NEAR), (x0, 0, far), (x1, 0, far), (x1, 0, NEAR)]), street.shade)
+        canvas.shade(cam([(x0, 0, NEAR), (x0, 0, far), (x1, 0, far), (x1, 0, NEAR)]), street.shade)
 
 
 def roadside(canvas: Canvas, rng, cam: Camera, street: Street, side: int) -> None:
@@ -203,16 +203,6 @@ def windows(canvas: Canvas, rng, cam: Camera, x: float, walls, facade: np.ndarra
     canvas.image.paste(Image.fromarray(img))
 
 
-def darken(canvas: Canvas, pts, factor: float) -> None:
-    clip = polygon_mask(pts, canvas.w, canvas.h)
-    if clip is None:
-        return
-    mask, (x, y) = clip
-    crop = canvas.image.crop((x, y, x + mask.width, y + mask.height))
-    dark = Image.fromarray((np.asarray(crop, np.float32) * factor).astype(np.uint8))
-    canvas.image.paste(dark, (x, y), mask)
-
-
 def atmosphere(image: np.ndarray, rng, cam: Camera) -> np.ndarray:
     """Haze that thickens towards the horizon, then the exposure and white balance of the day."""
     v = np.arange(cam.h, dtype=np.float32)[:, None, None]
@@ -227,7 +217,7 @@ def texture(image: np.ndarray, label: np.ndarray, rng) -> np.ndarray:
     h, w = label.shape
     fine = grain(rng, h, w) * GRAIN[label]
     clumps = smooth_noise(rng, h, w, 2.5) * CLUMPS[label]
-    return np.clip(image * (1 + fine + clumps)[..., None], 0, 255).astype(np.uint8)
+    return image * (1 + fine + clumps)[..., None]  # float32; atmosphere() clips once
 
 
 # ---------------------------------------------------------------- things (drawn far to near)
@@ -334,7 +324,7 @@ def pedestrian(rng, cam: Camera, x: float, z: float):
         (u, v), = cam([(x, 0, z)])
         s = cam.scale(z)
         p = lambda dx, dy: (u + dx * s, v - dy * tall * s)
-        darken(canvas, [p(-0.35, -0.02), p(0.35, -0.02), p(0.35, 0.02), p(-0.35, 0.02)], 0.6)
+        canvas.shade([p(-0.35, -0.02), p(0.35, -0.02), p(0.35, 0.02), p(-0.35, 0.02)], 0.6)
         hip = 0.5
         for side in (-1, 1):
             foot = side * 0.1 + side * stride
@@ -360,7 +350,7 @@ def car(rng, cam: Camera, x: float, z: float, toward: bool):
     def draw(canvas: Canvas) -> None:
         lft, r = x - width / 2, x + width / 2
         base, belt = 0.3, height * (0.62 if not big else 0.35)
-        darken(canvas, cam([(lft - 0.2, 0, z - 0.3), (r + 0.2, 0, z - 0.3), (r + 0.2, 0, z + length),
+        canvas.shade(cam([(lft - 0.2, 0, z - 0.3), (r + 0.2, 0, z - 0.3), (r + 0.2, 0, z + length),
                             (lft - 0.2, 0, z + length)]), 0.45)
         box(canvas, cam, (lft, r), (base, belt), (z, z + length), paint, glass=None)
         inset = 0.12 if not big else 0.0
