@@ -208,7 +208,7 @@ def atmosphere(image: np.ndarray, rng, cam: Camera) -> np.ndarray:
     v = np.arange(cam.h, dtype=np.float32)[:, None, None]
     haze = rng.uniform(0, 0.45) * np.exp(-np.abs(v - cam.horizon) / (0.1 * cam.h))
     out = image * (1 - haze) + jitter(rng, [200, 205, 212], 10) * haze
-    gain = rng.uniform(0.7, 1.15) * rng.uniform(0.94, 1.06, 3).astype(np.float32)
+    gain = rng.uniform(0.7, 1.15) * rng.uniform(0.96, 1.04, 3).astype(np.float32)
     return np.clip(out * gain, 0, 255).astype(np.uint8)
 
 
