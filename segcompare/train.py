@@ -340,6 +340,8 @@ def summarize(ctx, state: dict) -> dict:
 # --- the loop -------------------------------------------------------------------------------------------
 def fit(config: TrainConfig) -> Path:
     """Train `config.model` on `config.dataset`; -> the output folder (best checkpoint + last/ + history)."""
+    if config.resume and config.out and find_last(Path(config.out).expanduser()) is None:
+        raise UserError(f"nothing to resume in {config.out}: it has no last/ training state; drop --resume to start")
     cfg = resolve_config(config)
     out, last = prepare_out(cfg) if _is_main_env() else (Path(cfg.out), None)
     acc = make_accelerator(cfg, out)
