@@ -1,0 +1,133 @@
+"""compare: experiment YAML parsing, train + evaluate + report end to end, --skip-existing, --only, configs/."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from segcompare.cli import main
+from segcompare.compare import compare
+from segcompare.config import load_experiment, replace_root
+from segcompare.errors import UserError
+from segcompare.train_config import TrainConfig, resolve_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_YAML = """
+name: tiny
+dataset: synthetic-pets
+dataset_options: {{length: 4}}
+output: {out}/ckpt
+train: {{size: [32, 32], epochs: 1, batch_size: 2, workers: 0, progress: false, scheduler: onecycle}}
+models:
+  - fcn_resnet18
+  - {{name: fcn-dice, model: fcn_resnet18, loss: ce+dice, lr: 5.0e-4}}
+evaluate: {{split: test, max_images: 4, latency: false, boundary_px: 1, batch_size: 2, fp16_weights: true}}
+report: {out}/report
+"""
+
+
+def write(tmp_path, text: str) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(text.format(out=tmp_path))
+    return path
+
+
+def test_compare_trains_evaluates_and_reports(tmp_path, capsys):
+    path = write(tmp_path, TINY_YAML)
+    paths = compare(path, device="cpu")
+    ckpt = tmp_path / "ckpt"
+    assert paths == [ckpt / "fcn_resnet18" / "results.json", ckpt / "fcn-dice" / "results.json"]
+    for p in paths:
+        res = json.loads(p.read_text())
+        assert res["format"] == "segcompare-results/1" and res["num_images"] == 4 and res["split"] == "test"
+        config = json.loads((p.parent / "config.json").read_text())
+        assert config["train"]["summary"]["finished"] and config["train"]["epochs"] == 1
+    dice = json.loads((tmp_path / "ckpt" / "fcn-dice" / "config.json").read_text())["train"]
+    assert dice["loss"] == "ce+dice" and dice["lr"] == 5e-4 and dice["scheduler"] == "onecycle"
+    report = tmp_path / "report"
+    assert (report / "leaderboard.csv").is_file()
+    assert "fcn-dice" in (report / "leaderboard.csv").read_text()  # two runs of one model keep their names
+
+    # --skip-existing: nothing is retrained or re-evaluated
+    stamps = {p: (p.parent / "model.safetensors").stat().st_mtime_ns for p in paths}
+    capsys.readouterr()
+    assert main(["compare", "--config", str(path), "--skip-existing", "--device", "cpu", "--no-report"]) == 0
+    assert "results exist, skipped" in capsys.readouterr().err
+    assert stamps == {p: (p.parent / "model.safetensors").stat().st_mtime_ns for p in paths}
+
+
+def test_fp16_weights_are_kept_only_when_miou_holds(tmp_path):
+    path = write(tmp_path, TINY_YAML)
+    compare(path, only=["fcn-dice"], device="cpu", report=False)
+    run = tmp_path / "ckpt" / "fcn-dice"
+    config = json.loads((run / "config.json").read_text())
+    res = json.loads((run / "results.json").read_text())
+    if config["dtype"] == "float16":  # within 0.1 point: re-saved as half, and the results say so
+        assert res["weights_dtype"] == "float16"
+    else:
+        assert "weights_dtype" not in res
+    assert not (tmp_path / "ckpt" / "fcn_resnet18").exists()  # --only ran one run
+
+
+def test_interrupted_run_is_resumed_with_skip_existing(tmp_path):
+    from segcompare.train import fit
+
+    path = write(tmp_path, TINY_YAML.replace("epochs: 1", "epochs: 2"))
+    exp = load_experiment(path)
+    run = exp.runs[0]
+    cfg = {**exp.train, **run.options, "dataset": exp.dataset, "out": str(exp.run_dir(run)), "epochs": 1,
+           "dataset_options": exp.dataset_options}
+    fit(TrainConfig.from_dict(cfg))  # as if stopped after epoch 1 of 2: summary says finished for 1 epoch
+    config = json.loads((exp.run_dir(run) / "config.json").read_text())
+    config["train"]["summary"]["finished"] = False
+    (exp.run_dir(run) / "config.json").write_text(json.dumps(config))
+    compare(path, only=["fcn_resnet18"], skip_existing=True, device="cpu", report=False)
+    history = (exp.run_dir(run) / "history.jsonl").read_text().splitlines()
+    assert [json.loads(h)["epoch"] for h in history] == [1, 2]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("dataset: synthetic-pets\nmodels: [fcn_resnet18]\nepochs: 3\n", "unknown key 'epochs'"),
+    ("dataset: synthetic-pets\nmodels: [fcn_resnet18]\ntrain: {epoch: 3}\n", "unknown training option 'epoch'"),
+    ("dataset: synthetic-pets\nmodels: [fcn_resnet18, fcn_resnet18]\n", "two runs are named 'fcn_resnet18'"),
+    ("dataset: synthetic-pets\n", "has no `models:` list"),
+    ("models: [fcn_resnet18]\n", "has no `dataset:`"),
+    ("dataset: synthetic-pets\nmodels: [{lr: 1}]\n", "needs `model:`"),
+    ("dataset: synthetic-pets\nmodels: [fcn_resnet18]\nevaluate: {splt: val}\n", "unknown key 'splt'"),
+    ("dataset: synthetic-pets\nmodels: [fcn_resnet18]\ntrain: {out: x}\n", "cannot be set under train"),
+    ("dataset: [oops\n", "is not valid YAML"),
+])
+def test_bad_experiment_configs(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message) as e:
+        load_experiment(path)
+    assert "\n" not in str(e.value)
+
+
+def test_only_names_an_unknown_run(tmp_path, capsys):
+    path = write(tmp_path, TINY_YAML)
+    assert main(["compare", "--config", str(path), "--only", "segformer_b9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown run 'segformer_b9'") and "Traceback" not in err
+
+
+def test_dataset_root_override(tmp_path, monkeypatch):
+    assert replace_root("oxford-pet:data/oxford-pet", "/mnt/pets") == "oxford-pet:/mnt/pets"
+    assert replace_root("synthetic-pets", "/mnt/x") == "synthetic-pets"
+    path = tmp_path / "e.yaml"
+    path.write_text("dataset: folder:data/x\nmodels: [unet_resnet18]\n")
+    assert load_experiment(path).dataset == "folder:data/x"
+    assert load_experiment(path, dataset_root="/d").dataset == "folder:/d"
+    monkeypatch.setenv("SEGCOMPARE_DATASET_ROOT", "/env")
+    exp = load_experiment(path)
+    assert exp.dataset == "folder:/env" and exp.output == "checkpoints/e" and exp.report == "reports/e"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    exp = load_experiment(path)
+    for run in exp.runs:
+        options = {**exp.train, **run.options, "dataset": exp.dataset, "out": str(exp.run_dir(run))}
+        resolve_config(TrainConfig.from_dict(options))  # names, strategies, schedules all check out
