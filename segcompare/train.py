@@ -230,7 +230,7 @@ def train_epoch(ctx, epoch: int) -> dict:
         group_end = (b + 1) % cfg.grad_accum == 0 or b + 1 == n_batches
         group = cfg.grad_accum if b // cfg.grad_accum < n_batches // cfg.grad_accum else n_batches % cfg.grad_accum
         with _maybe_no_sync(acc, model, not group_end), acc.autocast():
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(_forward(model, x, cfg), y)
             acc.backward(loss / group)
         if group_end:
             if cfg.grad_clip:
@@ -254,6 +254,16 @@ def train_epoch(ctx, epoch: int) -> dict:
     mean = (totals[0] / max(totals[1], 1)).item()
     check_finite(mean, ctx, epoch, n_batches)
     return {"train_loss": mean, "images": int(totals[1].item()), "seconds": seconds}
+
+
+def _forward(model, x, cfg: TrainConfig):
+    try:
+        return model(x)
+    except ValueError as e:
+        if "Expected more than 1 value per channel" not in str(e):
+            raise
+        raise UserError(f"{cfg.model}'s BatchNorm sees a single value per channel with batch {x.shape[0]} at "
+                        f"{x.shape[-2]}x{x.shape[-1]}: use --batch-size 2 or more, or a larger --size") from None
 
 
 def _maybe_no_sync(acc, model, skip: bool):

@@ -228,6 +228,12 @@ def test_impossible_configs_fail_before_training(tmp_path, monkeypatch, change, 
     assert "\n" not in str(e.value)
 
 
+def test_batchnorm_with_one_value_is_a_user_error(tmp_path):
+    cfg = TrainConfig(model="unet_resnet18", out=str(tmp_path / "r"), **{**TINY, "batch_size": 1})
+    with pytest.raises(UserError, match="use --batch-size 2 or more, or a larger --size"):
+        fit(cfg)
+
+
 def test_resume_with_other_classes_fails_before_training(tmp_path, monkeypatch):
     import segcompare.train as T
 
@@ -284,3 +290,37 @@ def test_weight_decay_skips_biases_and_norms():
     frozen = build_optimizer("sgd", build_model("fcn_resnet18", 3).freeze_encoder(), lr=0.01)
     n = sum(p.numel() for g in frozen.param_groups for p in g["params"])
     assert 0 < n < build_model("fcn_resnet18", 3).num_params() // 10
+
+
+# --- options ------------------------------------------------------------------------------------------------
+def test_bf16_channels_last_and_grad_accumulation(tmp_path):
+    cfg = TrainConfig(model="unet_resnet18", out=str(tmp_path / "r"), mixed_precision="bf16", channels_last=True,
+                      grad_accum=2, grad_clip=1.0, **{**TINY, "batch_size": 1, "epochs": 1, "size": (64, 64)})
+    out = fit(cfg)
+    (row,) = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
+    assert row["step"] == 2 and row["images"] == 4  # 4 batches of 1, one optimizer step per 2 batches
+    assert math.isfinite(row["train_loss"]) and row["val_miou"] is not None
+    assert all(t.dtype != torch.bfloat16 for t in weights(out).values())  # weights stay fp32
+
+
+def test_max_steps_caps_the_run(tmp_path):
+    out = fit(TrainConfig(model="fcn_resnet18", out=str(tmp_path / "r"), max_steps=3, **{**TINY, "epochs": 5}))
+    history = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [2, 3]  # 2 steps per epoch; the 2nd epoch stops after one
+    assert history[-1]["val_miou"] is not None  # the last epoch is always validated
+
+
+def test_missing_tracker_is_a_clear_error(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "wandb" else real(n, *a))
+    with pytest.raises(UserError, match="--log wandb needs the wandb package: pip install wandb"):
+        fit(TrainConfig(model="fcn_resnet18", out=str(tmp_path / "r"), log=["wandb"], **TINY))
+
+
+def test_tensorboard_logging(tmp_path):
+    pytest.importorskip("tensorboard")
+    out = fit(TrainConfig(model="fcn_resnet18", out=str(tmp_path / "r"), log=["tensorboard"],
+                          **{**TINY, "epochs": 1}))
+    assert list((out / "logs").rglob("events.out.tfevents.*"))
