@@ -24,6 +24,8 @@ ARCHS = {"fcn": "FCN", "deeplabv3": "DeepLabV3", "deeplabv3plus": "DeepLabV3+", 
 ENCODER_WORDS = {"resnet": "ResNet", "resnext": "ResNeXt", "mobilenet": "MobileNet", "efficientnet": "EfficientNet",
                  "mit": "MiT", "mobileone": "MobileOne", "regnetx": "RegNetX", "regnety": "RegNetY",
                  "convnext": "ConvNeXt", "vgg": "VGG", "densenet": "DenseNet", "large": "Large", "small": "Small"}
+TIMM_NAMES = {"mobilenetv3_small_100": "MobileNet-V3-Small", "mobilenetv3_large_100": "MobileNet-V3-Large",
+              "mobilenetv2_100": "MobileNet-V2", "efficientnet_b0": "EfficientNet-B0"}
 PALETTE = qualitative.Plotly + qualitative.Dark24
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
 
@@ -32,8 +34,8 @@ FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", siz
 
 def _encoder_name(encoder: str) -> str:
     """resnet18 -> ResNet-18, mobilenet_v3_large -> MobileNet-V3-Large, efficientnet-b0 -> EfficientNet-B0."""
-    if encoder.startswith("tu-"):  # timm encoders through smp: keep timm's own spelling
-        return encoder[3:]
+    if encoder.startswith("tu-"):  # timm encoders through smp: keep timm's own spelling unless we know it
+        return TIMM_NAMES.get(encoder[3:], encoder[3:])
     parts = []
     for part in re.split(r"[_-]", encoder):
         m = re.fullmatch(r"([a-z]+)(\d*)", part)

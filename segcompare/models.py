@@ -129,11 +129,31 @@ def _tv_small_resnet(arch: str, depth: int, num_classes: int, pretrained: str) -
     return DeepLabV3(backbone, DeepLabHead(512, num_classes), None)
 
 
+def _tv_mobilenet_fcn(variant: str, num_classes: int, pretrained: str) -> nn.Module:
+    """FCN head on a dilated MobileNet-V3 (output stride 16), built as torchvision builds its LR-ASPP."""
+    from torchvision import models as tvm
+    from torchvision.models._utils import IntermediateLayerGetter
+    from torchvision.models.segmentation.fcn import FCN, FCNHead
+
+    title = f"MobileNet_V3_{variant.capitalize()}"
+    weights = getattr(tvm, f"{title}_Weights").IMAGENET1K_V1 if pretrained == "imagenet" else None
+    if weights is not None:
+        _tv_weights(weights, f"mobilenet_v3_{variant} ImageNet")
+    features = getattr(tvm, f"mobilenet_v3_{variant}")(weights=weights, dilated=True).features
+    channels = features[-1].out_channels
+    backbone = IntermediateLayerGetter(features, {str(len(features) - 1): "out"})
+    return FCN(backbone, FCNHead(channels, num_classes), None)
+
+
 def _tv_builder(arch: str, backbone: str):
     def build(num_classes: int, pretrained: str) -> SegModel:
         import torchvision.models as tvm
         from torchvision.models import segmentation as seg
 
+        if arch == "fcn" and backbone.startswith("mobilenet_v3_"):
+            if pretrained == "coco":
+                raise UserError(f"no COCO weights for {arch}_{backbone}; use --pretrained imagenet or none")
+            return _tv_mobilenet_fcn(backbone.rsplit("_", 1)[1], num_classes, pretrained)
         if backbone in ("resnet18", "resnet34"):
             if pretrained == "coco":
                 raise UserError(f"no COCO weights for {arch}_{backbone}; use --pretrained imagenet or none")
@@ -177,6 +197,7 @@ def _replace_tv_head(net: nn.Module, arch: str, num_classes: int) -> None:
 
 TORCHVISION_MODELS = {f"{a}_{b}": (a, b) for a, b in [
     ("fcn", "resnet18"), ("fcn", "resnet34"), ("fcn", "resnet50"), ("fcn", "resnet101"),
+    ("fcn", "mobilenet_v3_small"), ("fcn", "mobilenet_v3_large"),
     ("deeplabv3", "resnet18"), ("deeplabv3", "resnet34"), ("deeplabv3", "resnet50"), ("deeplabv3", "resnet101"),
     ("deeplabv3", "mobilenet_v3_large"), ("lraspp", "mobilenet_v3_large")]}
 
@@ -201,7 +222,9 @@ SMP_ARCHS = {"unet": "Unet", "unetplusplus": "UnetPlusPlus", "fpn": "FPN", "pspn
 MIN_SIZE = {"pan": 256}
 # What `list_models()` shows for smp; any smp encoder (or timm's via `tu-NAME`) is accepted by build_model.
 SMP_LISTED_ENCODERS = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "efficientnet-b0")
-SMP_LISTED_EXTRA = ("segformer_mit_b0", "unet_mit_b0", "fpn_mit_b0")  # MiT encoders fit only some decoders
+# MiT encoders fit only some decoders; timm's MobileNet-V3-Small (`tu-`) backs the demo models.
+SMP_LISTED_EXTRA = ("segformer_mit_b0", "unet_mit_b0", "fpn_mit_b0", "unet_tu-mobilenetv3_small_100",
+                    "pspnet_tu-mobilenetv3_small_100", "deeplabv3plus_tu-mobilenetv3_small_100")
 
 
 def _smp_encoders() -> list[str]:
