@@ -140,6 +140,11 @@ def _tv_mobilenet_fcn(variant: str, num_classes: int, pretrained: str) -> nn.Mod
     if weights is not None:
         _tv_weights(weights, f"mobilenet_v3_{variant} ImageNet")
     features = getattr(tvm, f"mobilenet_v3_{variant}")(weights=weights, dilated=True).features
+    for m in features.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            # torchvision's 0.01 suits ImageNet-length schedules; after a few hundred steps from scratch the
+            # running statistics would still be near their initial values and eval mode would predict garbage.
+            m.momentum = 0.1
     channels = features[-1].out_channels
     backbone = IntermediateLayerGetter(features, {str(len(features) - 1): "out"})
     return FCN(backbone, FCNHead(channels, num_classes), None)
