@@ -102,7 +102,7 @@ def load_datasets(cfg: TrainConfig, is_main: bool):
 
     opts = cfg.dataset_options
     train = get_dataset(cfg.dataset, "train", size=cfg.size, augment=cfg.augment, **opts)
-    size = cfg.size or getattr(train, "default_size", None)
+    size = cfg.size or getattr(train, "default_size", None) or getattr(train, "size", None)
     if size is None:
         size = DEFAULT_SIZE
         if is_main:
