@@ -6,10 +6,15 @@ model's training short side, normalised with the checkpoint's mean/std and run u
 logits are upsampled to the image as shown, giving a label mask, the max-softmax confidence and the
 forward time. Answers are cached per (image content, model) in a small LRU, so changing a view or the
 opacity never runs a model again.
+
+Forwards go through `segcompare.backends.Backend` (ONNX Runtime where it gives the same argmax as eager
+fp32, else channels_last, else eager; exports happen in the background after a model's first use). The
+backend is chosen by `Predictor(backend=...)`, else `$SEGCOMPARE_BACKEND`, else "auto".
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -88,7 +93,7 @@ def prepare(image: np.ndarray, config: dict) -> torch.Tensor:
 
 
 def run_model(model, config: dict, image: np.ndarray) -> Prediction:
-    """One forward pass on one image -> Prediction at the image's size."""
+    """One forward pass on one image -> Prediction at the image's size (`model`: a module or a Backend)."""
     x = prepare(image, config)
     with torch.inference_mode():
         t = time.perf_counter()
@@ -104,11 +109,18 @@ class Predictor:
     """Models by id (lazily loaded, then kept) and a cache of their answers per image."""
 
     def __init__(self, checkpoints: dict[str, str | Path], device: str = "cpu", cache_size: int = 48,
-                 loader=None):
+                 loader=None, backend: str | None = None):
+        from .backends import MODES
+
         self.checkpoints = dict(checkpoints)
         self.device = device
         self.loader = loader  # (path, device) -> (model, config); default segcompare.checkpoint.load_model
+        self.backend = backend or os.environ.get("SEGCOMPARE_BACKEND") or "auto"
+        if self.backend not in MODES:
+            raise UserError(f"unknown inference backend {self.backend!r} (SEGCOMPARE_BACKEND); choose one of "
+                            f"{', '.join(MODES)}")
         self._models: dict[str, tuple] = {}
+        self._forwards: dict[str, object] = {}  # name -> Backend (or the model itself)
         self._locks = {name: threading.Lock() for name in self.checkpoints}
         self.cache = LRU(cache_size)
         # Every forward runs on this one thread: torch's OpenMP pool belongs to the calling thread, and a
@@ -134,8 +146,24 @@ class Predictor:
                     from .checkpoint import load_model
 
                     load = self.loader or (lambda path, device: load_model(path, device=device))
-                    self._models[name] = load(self.checkpoints[name], self.device)
+                    model, config = load(self.checkpoints[name], self.device)
+                    self._forwards[name] = self._backend_for(model)
+                    self._models[name] = model, config
         return self._models[name]
+
+    def _backend_for(self, model):
+        """The fast path for a zoo model on the CPU; anything else runs as it is."""
+        from .backends import Backend
+        from .models import SegModel
+
+        if self.backend == "eager" or self.device != "cpu" or not isinstance(model, SegModel):
+            return model
+        return Backend(model, self.backend)
+
+    def backend_kinds(self) -> dict[str, dict]:
+        """Per loaded model: the path chosen per input shape, and why faster paths are not used."""
+        return {name: {"kinds": {"x".join(map(str, k)): v for k, v in getattr(f, "kinds", {}).items()},
+                       "reasons": dict(getattr(f, "reasons", {}))} for name, f in self._forwards.items()}
 
     def predict_one(self, image: np.ndarray, name: str, key: str | None = None) -> Prediction:
         key = key or image_key(image)
@@ -143,8 +171,8 @@ class Predictor:
         hit = self.cache.get(cache_key)
         if hit is not None:
             return hit
-        model, config = self.model(name)
-        pred = self._runner.submit(run_model, model, config, image).result()
+        _, config = self.model(name)
+        pred = self._runner.submit(run_model, self._forwards[name], config, image).result()
         self.cache.put(cache_key, pred)
         return pred
 

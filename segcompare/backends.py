@@ -1,0 +1,393 @@
+"""Fast inference for a `SegModel`: ONNX Runtime when it gives the same answers, else channels_last, else eager.
+
+`Backend(model)` is a drop-in callable for `model(x)` (batch-1 inference). Per padded input shape it
+picks the fastest path that keeps predictions equal to eager fp32:
+
+1. ONNX Runtime on the model's core (`_logits`, at the stride-padded size; padding, cropping and SegFormer's
+   upsampling stay in torch via `SegModel.forward`). The core is exported once per weights (hash of the
+   state dict + torch version) with dynamic H and W into a cache folder (`$SEGCOMPARE_CACHE`, else
+   `~/.cache/segcompare/onnx`); if the dynamic graph is wrong at a shape (PSPNet's adaptive pooling is
+   baked in at the example size) or the export fails, that shape gets its own static export.
+2. Each ONNX graph is checked at its first use on the real input: argmax agreement with eager fp32 must be
+   >= 99.9% of pixels, else that shape stays off ONNX (reason logged and kept in `reasons`).
+3. While an export runs (one at a time, on a low-priority daemon thread, from a copy of the model so the
+   tracer never touches the live weights) and when ONNX is out, calls use channels_last eager, itself
+   checked once against eager, else plain eager.
+
+Threads: ONNX Runtime gets torch's thread count, one inter-op thread and no spin-waiting, because torch
+and ORT take turns on the same two cores in the app (a spinning pool steals the cores torch needs next).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import os
+import queue
+import threading
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger("segcompare.backends")
+
+EXPORT_VERSION = "1"  # bump when the export recipe changes: old cache entries are then ignored
+MIN_AGREEMENT = 0.999
+MAX_STATIC_EXPORTS = 6  # per model: a panorama-heavy session must not keep the CPU busy exporting
+MODES = ("auto", "channels_last", "eager")
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get("SEGCOMPARE_CACHE"):
+        return Path(os.environ["SEGCOMPARE_CACHE"]).expanduser() / "onnx"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "segcompare" / "onnx"
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def weights_hash(model) -> str:
+    """Identity of a model's graph and weights (class, name, every tensor), for the export cache."""
+    h = hashlib.sha256(f"{type(model).__name__}|{getattr(model, 'name', '')}|{torch.__version__}|"
+                       f"{EXPORT_VERSION}".encode())
+    for k, v in model.state_dict().items():
+        h.update(f"{k}:{tuple(v.shape)}:{v.dtype}".encode())
+        h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
+class _Core(torch.nn.Module):
+    """The part of a SegModel that ONNX sees: padded input -> raw logits."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model._logits(x)
+
+
+def export_onnx(model, path: str | Path, example_hw: tuple[int, int], dynamic: bool = True) -> Path:
+    """Export `model._logits` (batch 1) to `path` atomically; H and W dynamic (multiples of the stride)."""
+    import warnings
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = torch.zeros(1, 3, *example_hw)
+    kwargs = {}
+    if dynamic:
+        s = max(int(getattr(model, "stride", 1)), 1)
+        hi = 8192 // s
+        dims = {2: s * torch.export.Dim("h", min=1, max=hi), 3: s * torch.export.Dim("w", min=1, max=hi)} \
+            if s > 1 else {2: torch.export.Dim("h", min=8, max=8192), 3: torch.export.Dim("w", min=8, max=8192)}
+        kwargs["dynamic_shapes"] = {"x": dims}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_Core(model).eval(), (x,), str(tmp), input_names=["x"], output_names=["logits"],
+                              dynamo=True, external_data=False, verbose=False, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def ort_session(path: str | Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads or torch.get_num_threads()
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def agreement(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Share of pixels where two logit tensors [B, K, H, W] have the same argmax."""
+    return float((a.argmax(1) == b.argmax(1)).float().mean())
+
+
+class _Exporter:
+    """One daemon thread for every export of the process, at low CPU priority (never joined at exit)."""
+
+    def __init__(self):
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, job) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="segcompare-onnx-export", daemon=True)
+                self._thread.start()
+        self._queue.put(job)
+
+    def _work(self) -> None:
+        try:  # Linux threads have their own nice value: exports yield the cores to the live forwards
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 15)
+        except (AttributeError, OSError):
+            pass
+        while True:
+            job = self._queue.get()
+            try:
+                job()
+            except Exception:  # a job records its own failure; this only keeps the thread alive
+                log.exception("export job crashed")
+
+
+EXPORTER = _Exporter()
+
+
+class Backend:
+    """`model(x)` with the fastest path that gives the same argmax; see the module docstring."""
+
+    def __init__(self, model, mode: str = "auto", cache_dir: str | Path | None = None, background: bool = True,
+                 threads: int | None = None, min_agreement: float = MIN_AGREEMENT):
+        if mode not in MODES:
+            from .errors import UserError
+
+            raise UserError(f"unknown inference backend {mode!r}; choose one of {', '.join(MODES)}")
+        self.model, self.mode, self.background = model.eval(), mode, background
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.threads, self.min_agreement = threads, min_agreement
+        self.kinds: dict[tuple, str] = {}       # input shape (padded) -> "onnx" | "channels_last" | "eager"
+        self.reasons: dict[str, str] = {}       # why something is not used, e.g. {"onnx 1x3x160x224": "..."}
+        self._runners: dict[tuple, object] = {}  # shape -> ORT session for shapes settled on ONNX
+        self._targets: dict[str, object] = {}   # "dynamic" | "HxW" -> "pending" | Path (ready) | str (failure)
+        self._rejected: set[tuple] = set()       # shapes the dynamic graph got wrong
+        self._sessions: dict[Path, object] = {}
+        self._cl_model = None
+        self._cl_ok: bool | None = None
+        self._lock = threading.Lock()
+        self._key: str | None = None
+        self._onnx = mode == "auto" and onnxruntime_available()
+        if mode == "auto" and not self._onnx:
+            self.reasons["onnx"] = "onnxruntime is not installed"
+
+    # --- public -------------------------------------------------------------------------------------------
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "eager":
+            return self.model(x)
+        from .models import SegModel
+
+        return SegModel.forward(self._shim(), x)  # the model's own padding / cropping around our core
+
+    def kind(self, x_or_shape) -> str | None:
+        """The path settled for an input (or None while undecided), after the model's padding."""
+        shape = tuple(x_or_shape.shape) if isinstance(x_or_shape, torch.Tensor) else tuple(x_or_shape)
+        return self.kinds.get(self.padded(shape))
+
+    def padded(self, shape: tuple) -> tuple:
+        """The shape the core sees (SegModel.forward's rule: multiple of the stride, at least min_size)."""
+        *lead, h, w = shape
+        s, m = getattr(self.model, "stride", 1), getattr(self.model, "min_size", 0)
+        ph, pw = max(-h % s, m - h), max(-w % s, m - w)
+        return (*lead, h + ph + -(h + ph) % s, w + pw + -(w + pw) % s)
+
+    def prepare(self, shape: tuple, seed: int = 0) -> str:
+        """Export (synchronously) and check at `shape` on a random probe; returns the settled path."""
+        background, self.background = self.background, False
+        try:
+            probe = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+            with torch.inference_mode():
+                for _ in range(3):  # dynamic graph rejected -> static export -> check again
+                    self(probe)
+                    if self.kind(shape):
+                        break
+        finally:
+            self.background = background
+        return self.kind(shape)
+
+    # --- the core ------------------------------------------------------------------------------------------
+
+    def _shim(self):
+        backend = self
+
+        class Shim:
+            stride = getattr(backend.model, "stride", 1)
+            min_size = getattr(backend.model, "min_size", 0)
+
+            def _logits(self, xp):
+                return backend._core(xp)
+
+        return Shim()
+
+    def _core(self, xp: torch.Tensor) -> torch.Tensor:
+        shape = tuple(xp.shape)
+        kind = self.kinds.get(shape)
+        if kind == "onnx":
+            return self._run_onnx(self._runners[shape], xp)
+        if kind == "channels_last":
+            return self._run_cl(xp)
+        if kind == "eager":
+            return self.model._logits(xp)
+        return self._settle(shape, xp)
+
+    def _settle(self, shape: tuple, xp: torch.Tensor) -> torch.Tensor:
+        """First use of a shape: try ready ONNX graphs, else schedule an export and use the fallback."""
+        ref = None
+        if self._onnx and shape[0] == 1:
+            for target, path in self._ready(shape):
+                ref = self.model._logits(xp) if ref is None else ref
+                ok, why = self._check(path, xp, ref)
+                if ok:
+                    self.kinds[shape] = "onnx"
+                    self._runners[shape] = self._session(path)
+                    log.info("%s %s: ONNX Runtime (%s)", self.model_name, _fmt(shape), why)
+                    return ref
+                self.reasons[f"onnx {target} at {_fmt(shape)}"] = why
+                log.info("%s %s: ONNX graph %s not used: %s", self.model_name, _fmt(shape), target, why)
+                if target == "dynamic":
+                    self._rejected.add(shape)
+            if self._schedule(shape):
+                return self._fallback(xp, ref, settle=None)
+        return self._fallback(xp, ref, settle=shape)
+
+    def _fallback(self, xp, ref, settle: tuple | None) -> torch.Tensor:
+        if self._cl_ok is None:
+            ref = self.model._logits(xp) if ref is None else ref
+            try:
+                out = self._run_cl(xp)
+                a = agreement(out, ref)
+                self._cl_ok = a >= self.min_agreement
+                if not self._cl_ok:
+                    self.reasons["channels_last"] = f"argmax agreement {a:.4%} < {self.min_agreement:.1%}"
+            except Exception as e:  # noqa: BLE001 - any failure means: stay on eager
+                self._cl_ok, self.reasons["channels_last"] = False, f"{type(e).__name__}: {e}"
+            if not self._cl_ok:
+                self._cl_model = None
+                log.info("%s: channels_last not used: %s", self.model_name, self.reasons["channels_last"])
+        if settle is not None:
+            self.kinds[settle] = "channels_last" if self._cl_ok else "eager"
+        if ref is not None:
+            return ref
+        return self._run_cl(xp) if self._cl_ok else self.model._logits(xp)
+
+    # --- ONNX graphs -------------------------------------------------------------------------------------
+
+    @property
+    def model_name(self) -> str:
+        return getattr(self.model, "name", type(self.model).__name__)
+
+    def _folder(self) -> Path:
+        if self._key is None:
+            self._key = weights_hash(self.model)
+        return self.cache_dir / f"{self.model_name}-{self._key}"
+
+    def _ready(self, shape: tuple):
+        """(target, path) of the finished exports that may serve `shape`, dynamic first."""
+        static = f"{shape[-2]}x{shape[-1]}"
+        for target in ("dynamic", static):
+            if target == "dynamic" and shape in self._rejected:
+                continue
+            with self._lock:
+                state = self._targets.get(target)
+            if state is None:
+                state = self._from_disk(target)
+            if isinstance(state, Path):
+                yield target, state
+
+    def _from_disk(self, target: str):
+        path = self._folder() / f"{target}.onnx"
+        failed = path.with_suffix(".failed")
+        state = path if path.is_file() else failed.read_text() if failed.is_file() else None
+        if state is not None:
+            with self._lock:
+                self._targets[target] = state
+        return state
+
+    def _schedule(self, shape: tuple) -> bool:
+        """Ask for the export that could serve `shape`; False when none can (all failed or over budget)."""
+        dynamic = self._targets.get("dynamic") or self._from_disk("dynamic")
+        if dynamic == "pending":
+            return True
+        if dynamic is None:
+            target = "dynamic"
+        else:  # the dynamic graph failed to export, or is wrong at this shape
+            target = f"{shape[-2]}x{shape[-1]}"
+            state = self._targets.get(target) or self._from_disk(target)
+            if state == "pending":
+                return True
+            if state is not None:
+                return False  # failed (or ready but rejected)
+            statics = [t for t in self._targets if t != "dynamic"]
+            if len(statics) >= MAX_STATIC_EXPORTS:
+                self.reasons[f"onnx {target}"] = f"more than {MAX_STATIC_EXPORTS} shapes need their own export"
+                return False
+        with self._lock:
+            self._targets[target] = "pending"
+        source = copy.deepcopy(self.model)  # the tracer swaps tensors inside the module it exports
+        job = _ExportJob(self, source, target, (shape[-2], shape[-1]))
+        if self.background:
+            EXPORTER.submit(job)
+        else:
+            job()
+        return True
+
+    def _session(self, path: Path):
+        if path not in self._sessions:
+            self._sessions[path] = ort_session(path, self.threads)
+        return self._sessions[path]
+
+    def _check(self, path: Path, xp, ref) -> tuple[bool, str]:
+        try:
+            out = self._run_onnx(self._session(path), xp)
+        except Exception as e:  # noqa: BLE001 - ORT raises its own types (e.g. a GatherND index out of range)
+            return False, f"ONNX Runtime failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        if out.shape != ref.shape:
+            return False, f"output shape {tuple(out.shape)} != {tuple(ref.shape)}"
+        a = agreement(out, ref)
+        diff = float((out - ref).abs().max())
+        return a >= self.min_agreement, f"argmax agreement {a:.4%}, max |logit diff| {diff:.2g}"
+
+    @staticmethod
+    def _run_onnx(session, xp: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {"x": xp.detach().contiguous().numpy()})[0])
+
+    def _run_cl(self, xp: torch.Tensor) -> torch.Tensor:
+        if self._cl_model is None:
+            self._cl_model = copy.deepcopy(self.model).to(memory_format=torch.channels_last)
+        return self._cl_model._logits(xp.contiguous(memory_format=torch.channels_last)).contiguous()
+
+
+class _ExportJob:
+    def __init__(self, backend: Backend, model, target: str, hw: tuple[int, int]):
+        self.backend, self.model, self.target, self.hw = backend, model, target, hw
+
+    def __call__(self) -> None:
+        b = self.backend
+        path = b._folder() / f"{self.target}.onnx"
+        try:
+            export_onnx(self.model, path, self.hw, dynamic=self.target == "dynamic")
+            state = path
+            log.info("%s: exported %s ONNX graph to %s", b.model_name, self.target, path)
+        except ImportError as e:  # onnx / onnxscript missing: not a property of the model, don't remember it
+            state = f"export needs {e.name or e}"
+        except Exception as e:  # noqa: BLE001 - exporter errors have many types; all mean "use eager"
+            state = f"export failed: {type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e) else ''}"
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.with_suffix(".failed").write_text(state)
+            except OSError:
+                pass
+        if not isinstance(state, Path):
+            b.reasons[f"onnx {self.target}"] = state
+            log.info("%s: %s graph: %s", b.model_name, self.target, state)
+        with b._lock:
+            b._targets[self.target] = state
+
+
+def _fmt(shape: tuple) -> str:
+    return "x".join(str(s) for s in shape)
