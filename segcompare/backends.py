@@ -10,9 +10,11 @@ picks the fastest path that keeps predictions equal to eager fp32:
    baked in at the example size) or the export fails, that shape gets its own static export.
 2. Each ONNX graph is checked at its first use on the real input: argmax agreement with eager fp32 must be
    >= 99.9% of pixels, else that shape stays off ONNX (reason logged and kept in `reasons`).
-3. While an export runs (one at a time, on a low-priority daemon thread, from a copy of the model so the
-   tracer never touches the live weights) and when ONNX is out, calls use channels_last eager, itself
-   checked once against eager, else plain eager.
+3. While an export runs and when ONNX is out, calls use channels_last eager, itself checked once against
+   eager, else plain eager. Exports run one at a time from a daemon thread; for zoo models the thread
+   hands the work to a child process at low CPU priority (weights passed as safetensors), so the tracer
+   neither holds this process's GIL nor touches the live weights; other modules are exported in-thread
+   from a copy. `background=False` (benchmarks, tests) exports in-process at first use.
 
 Threads: ONNX Runtime gets torch's thread count, one inter-op thread and no spin-waiting, because torch
 and ORT take turns on the same two cores in the app (a spinning pool steals the cores torch needs next).
@@ -99,6 +101,45 @@ def export_onnx(model, path: str | Path, example_hw: tuple[int, int], dynamic: b
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def export_elsewhere(model, path: Path, example_hw: tuple[int, int], dynamic: bool = True) -> Path:
+    """`export_onnx` in a child process at nice 15: a zoo model is rebuilt there from its name + weights."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    with tempfile.TemporaryDirectory(prefix="segcompare-export-") as tmp:
+        weights = Path(tmp) / "model.safetensors"
+        save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}, str(weights))
+        args = [model.name, str(model.num_classes), str(weights), str(path), *map(str, example_hw), str(int(dynamic))]
+        r = subprocess.run([sys.executable, "-m", "segcompare.backends", *args], capture_output=True, text=True,
+                           timeout=1800, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if r.returncode:
+        lines = [x for x in r.stderr.strip().splitlines() if x.strip()] or [f"exit code {r.returncode}"]
+        raise RuntimeError(f"export process: {lines[-1][:300]}")
+    return path
+
+
+def _export_child(argv: list[str]) -> None:
+    from safetensors.torch import load_file
+
+    from .models import build_model
+
+    name, k, weights, path, h, w, dynamic = argv
+    os.nice(15)  # the app's forwards come first
+    torch.set_num_threads(1)
+    model = build_model(name, int(k))
+    model.load_state_dict(load_file(weights))
+    export_onnx(model.eval(), Path(path), (int(h), int(w)), dynamic=dynamic == "1")
+
+
+def _rebuildable(model) -> bool:
+    from .models import SegModel
+
+    return isinstance(model, SegModel) and type(model).__module__ == "segcompare.models"
 
 
 def ort_session(path: str | Path, threads: int | None = None):
@@ -328,8 +369,10 @@ class Backend:
                 return False
         with self._lock:
             self._targets[target] = "pending"
-        source = copy.deepcopy(self.model)  # the tracer swaps tensors inside the module it exports
-        job = _ExportJob(self, source, target, (shape[-2], shape[-1]))
+        elsewhere = self.background and _rebuildable(self.model)
+        # the tracer swaps tensors inside the module it exports: never the live one
+        source = self.model if elsewhere else copy.deepcopy(self.model)
+        job = _ExportJob(self, source, target, (shape[-2], shape[-1]), elsewhere)
         if self.background:
             EXPORTER.submit(job)
         else:
@@ -363,25 +406,27 @@ class Backend:
 
 
 class _ExportJob:
-    def __init__(self, backend: Backend, model, target: str, hw: tuple[int, int]):
+    def __init__(self, backend: Backend, model, target: str, hw: tuple[int, int], elsewhere: bool = False):
         self.backend, self.model, self.target, self.hw = backend, model, target, hw
+        self.export = export_elsewhere if elsewhere else export_onnx
 
     def __call__(self) -> None:
         b = self.backend
         path = b._folder() / f"{self.target}.onnx"
         try:
-            export_onnx(self.model, path, self.hw, dynamic=self.target == "dynamic")
+            self.export(self.model, path, self.hw, dynamic=self.target == "dynamic")
             state = path
             log.info("%s: exported %s ONNX graph to %s", b.model_name, self.target, path)
         except ImportError as e:  # onnx / onnxscript missing: not a property of the model, don't remember it
             state = f"export needs {e.name or e}"
         except Exception as e:  # noqa: BLE001 - exporter errors have many types; all mean "use eager"
             state = f"export failed: {type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e) else ''}"
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.with_suffix(".failed").write_text(state)
-            except OSError:
-                pass
+            if "No module named" not in state:  # a missing package is no property of the model
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.with_suffix(".failed").write_text(state)
+                except OSError:
+                    pass
         if not isinstance(state, Path):
             b.reasons[f"onnx {self.target}"] = state
             log.info("%s: %s graph: %s", b.model_name, self.target, state)
@@ -391,3 +436,9 @@ class _ExportJob:
 
 def _fmt(shape: tuple) -> str:
     return "x".join(str(s) for s in shape)
+
+
+if __name__ == "__main__":  # the child process of export_elsewhere
+    import sys
+
+    _export_child(sys.argv[1:])

@@ -128,6 +128,23 @@ def test_background_export_serves_eager_until_ready(tmp_path):
     assert b.kind(ODD) == "onnx"
 
 
+def test_zoo_models_export_in_a_child_process(tmp_path):
+    model = demo_model("fcn_mobilenet_v3_small")
+    with torch.no_grad():
+        model.net.classifier[-1].bias.add_(0.01)  # other weights than the other tests: a fresh export
+    b = Backend(model, cache_dir=tmp_path, background=True)
+    x = torch.randn(*ODD)
+    run(b, x)
+    assert b.kind(ODD) is None  # not settled while the export runs
+    for _ in range(6000):
+        if b._targets.get("dynamic") != "pending":
+            break
+        time.sleep(0.1)
+    assert isinstance(b._targets["dynamic"], type(tmp_path)), b.reasons
+    out = run(b, x)
+    assert b.kind(ODD) == "onnx" and agreement(out, eager(model, x)) >= 0.999
+
+
 def test_eager_mode_and_bad_mode():
     model = Tiny()
     x = torch.randn(*ODD)
