@@ -422,7 +422,10 @@ def _fit(cfg: TrainConfig, acc, out: Path, last: Path | None) -> Path:
            "num_classes": num_classes, "ignore_index": getattr(train_ds, "ignore_index", 255),
            "epochs": epochs, "step": state["step"], "max_steps": cfg.max_steps}
     if main:
-        atomic_write_json(out / "train_config.json", {**cfg.to_dict(), "size": list(size)})
+        try:
+            atomic_write_json(out / "train_config.json", {**cfg.to_dict(), "size": list(size)})
+        except OSError as e:
+            raise UserError(f"cannot write to --out {out}: {e.strerror or e} (disk full or read-only?)") from None
         print(f"training {cfg.model} on {cfg.dataset} ({len(train_ds)} train / "
               f"{len(val_ds) if val_ds else 0} val images, {size[0]}x{size[1]}) for {epochs} epochs "
               f"({total_steps} steps) on {acc.device}{f' x{world}' if world > 1 else ''} -> {out}", file=sys.stderr)
