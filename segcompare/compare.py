@@ -136,9 +136,22 @@ def compare(config_path: str | Path, only: list[str] | None = None, skip_existin
             continue
         run_dir = train_run(exp, run, device, overrides, skip_existing)
         paths.append(evaluate_run(exp, run_dir, device))
+    if exp.samples:
+        export_gallery(exp)
     if report and exp.report:
         write_report(paths, exp.report)
     return paths
+
+
+def export_gallery(exp: Experiment) -> None:
+    """Test images + ground truth for the app's gallery, at the size the models were trained on."""
+    from .samples import export_samples
+
+    size = exp.train.get("size")
+    written = export_samples(exp.dataset, exp.samples["dir"], count=int(exp.samples.get("count", 8)),
+                             split=exp.samples.get("split", "test"), size=tuple(size) if size else None,
+                             **exp.dataset_options)
+    print(f"samples: {len(written)} images -> {exp.samples['dir']}", file=sys.stderr)
 
 
 def write_report(paths: list[Path], out_dir: str) -> None:

@@ -25,6 +25,7 @@ Format (every key but `dataset` and `models` is optional)::
       batch_size: 4
       fp16_weights: false                # re-save the best weights as fp16 if mIoU moves < 0.1 point
     report: reports/pets                 # leaderboard.csv/.md, figures, report.html (default reports/NAME)
+    samples: {dir: assets/samples/pets, count: 8}   # the app's gallery: test images + masks at train size
 
 Keys may be written with `-` or `_`. Unknown keys are refused with the list of valid ones.
 """
@@ -38,7 +39,8 @@ from pathlib import Path
 from .errors import UserError
 from .registry import unknown
 
-TOP_KEYS = ("name", "dataset", "dataset_options", "output", "train", "models", "evaluate", "report")
+TOP_KEYS = ("name", "dataset", "dataset_options", "output", "train", "models", "evaluate", "report", "samples")
+SAMPLES_KEYS = ("dir", "count", "split")
 EVALUATE_KEYS = ("split", "boundary_px", "robustness", "robustness_images", "latency", "max_images", "batch_size",
                  "fp16_weights", "remap", "seed", "size")
 ROOT_ENV = "SEGCOMPARE_DATASET_ROOT"
@@ -61,6 +63,7 @@ class Experiment:
     evaluate: dict = field(default_factory=dict)
     report: str | None = None
     path: str = ""
+    samples: dict = field(default_factory=dict)  # {dir, count, split}: gallery export for the app
 
     def run_dir(self, run: Run) -> Path:
         return Path(self.output) / run.name
@@ -135,11 +138,15 @@ def load_experiment(path: str | Path, dataset_root: str | None = None) -> Experi
     bad = sorted(set(evaluate) - set(EVALUATE_KEYS))
     if bad:
         raise UserError(f"{path} evaluate: " + unknown("key", bad[0], EVALUATE_KEYS))
+    samples = normalize_keys(raw.get("samples") or {}, f"{path} samples")
+    bad = sorted(set(samples) - set(SAMPLES_KEYS))
+    if bad or (samples and not samples.get("dir")):
+        raise UserError(f"{path} samples: " + (unknown("key", bad[0], SAMPLES_KEYS) if bad else "needs `dir:`"))
     root = dataset_root or os.environ.get(ROOT_ENV)
     return Experiment(name=name, dataset=replace_root(str(raw["dataset"]), root),
                       output=str(raw.get("output") or f"checkpoints/{name}"), runs=runs, train=train,
                       dataset_options=dict(raw.get("dataset_options") or {}), evaluate=evaluate,
-                      report=raw.get("report", f"reports/{name}"), path=str(path))
+                      report=raw.get("report", f"reports/{name}"), path=str(path), samples=samples)
 
 
 def _run(entry, source: str) -> Run:
