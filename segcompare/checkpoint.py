@@ -86,6 +86,10 @@ def read_config(directory: str | Path) -> dict:
     k = config.get("num_classes")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise UserError(f"{path}: num_classes must be a positive integer, got {k!r}")
+    classes = config.get("classes")
+    if classes is not None and (not isinstance(classes, list) or len(classes) != k):
+        n = len(classes) if isinstance(classes, list) else type(classes).__name__
+        raise UserError(f"{path}: num_classes is {k} but classes lists {n}; the file was edited or damaged")
     return config
 
 
@@ -123,7 +127,10 @@ def check_state(model, state: dict, source: Path) -> None:
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or extra or wrong:
+    # Same shape but integer data where floats belong (or back) means a tampered or foreign file.
+    kinds = [k for k in expected if k in state and k not in wrong
+             and state[k].is_floating_point() != expected[k].is_floating_point()]
+    if missing or extra or wrong or kinds:
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
@@ -133,6 +140,9 @@ def check_state(model, state: dict, source: Path) -> None:
             k = wrong[0]
             parts.append(f"{len(wrong)} with wrong shape (e.g. {k}: {tuple(state[k].shape)} vs "
                          f"{tuple(expected[k].shape)})")
+        if kinds:
+            k = kinds[0]
+            parts.append(f"{len(kinds)} with wrong dtype (e.g. {k}: {state[k].dtype} vs {expected[k].dtype})")
         raise UserError(f"{source} does not match model {model.name!r} with {model.num_classes} classes: "
                         + "; ".join(parts))
 

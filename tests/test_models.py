@@ -141,7 +141,8 @@ def test_tampered_header_shape_is_refused(ckpt):
 
 @pytest.mark.parametrize("edit,match", [
     ({"name": "evil_net"}, "unknown model 'evil_net'"),
-    ({"num_classes": 5}, "does not match model"),
+    ({"num_classes": 5}, "num_classes is 5 but classes lists 2"),
+    ({"num_classes": 5, "classes": list("abcde")}, "does not match model"),
     ({"num_classes": "x"}, "num_classes must be a positive integer"),
     ({"format": "other/9"}, "has format 'other/9'"),
 ])
