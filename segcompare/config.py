@@ -92,6 +92,17 @@ def normalize_keys(d: dict, source: str) -> dict:
     return {str(k).replace("-", "_"): v for k, v in d.items()}
 
 
+def parse_key_values(pairs: list[str], flag: str) -> dict:
+    """Repeated `KEY=VALUE` command-line options -> dict, values read by `parse_value`."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag} wants KEY=VALUE, got {pair!r}")
+        out[key.strip()] = parse_value(value.strip()) if value.strip() else ""
+    return out
+
+
 def parse_value(text: str):
     """A command-line value as YAML would read it: 64 -> int, 1e-3 -> float, true -> bool, else the string."""
     import yaml

@@ -14,8 +14,7 @@ import argparse
 import inspect
 import sys
 
-import yaml
-
+from ..config import parse_key_values
 from ..errors import UserError
 
 SPLIT_CHOICES = ("train", "val", "test", "all")
@@ -38,14 +37,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def parse_options(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UserError(f"dataset option {pair!r} must look like KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value) if value else ""
-    return out
 
 
 def splits(choice: str | None, default: str) -> list[str]:
@@ -54,7 +45,7 @@ def splits(choice: str | None, default: str) -> list[str]:
 
 
 def run(args) -> int:
-    options = parse_options(args.option)
+    options = parse_key_values(args.option, "--option")
     if args.stats:
         return show_stats(args.stats, splits(args.split, "train"), args.max_images, options)
     if args.check:

@@ -67,21 +67,10 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def parse_options(pairs: list[str]) -> dict:
-    from ..config import parse_value
-    from ..errors import UserError
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UserError(f"--dataset-option wants KEY=VALUE, got {pair!r}")
-        out[key.strip()] = parse_value(value.strip())
-    return out
 
 
 def config_from_args(args: argparse.Namespace):
-    from ..config import load_yaml, normalize_keys
+    from ..config import load_yaml, normalize_keys, parse_key_values
     from ..train import TrainConfig
 
     values: dict = {}
@@ -95,7 +84,8 @@ def config_from_args(args: argparse.Namespace):
         if v is not None:
             values[field] = v
     if args.dataset_option:
-        values["dataset_options"] = {**values.get("dataset_options", {}), **parse_options(args.dataset_option)}
+        extra = parse_key_values(args.dataset_option, "--dataset-option")
+        values["dataset_options"] = {**values.get("dataset_options", {}), **extra}
     return TrainConfig.from_dict(values)
 
 
