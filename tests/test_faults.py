@@ -134,15 +134,15 @@ def test_sigkill_during_writes_and_epochs_then_resume(tmp_path):
         else:  # somewhere inside the next epoch
             wait_for(proc, lambda b=before: saved_epoch(out) > b, "a saved epoch")
             time.sleep(rng.uniform(0.0, 0.3))
-        caught = writing(out, stale)
         proc.kill()
         proc.wait(timeout=TIMEOUT)
+        caught = writing(out, stale)  # a killed write leaves its temp file behind: this kill hit one
         hits.append((moment, caught))
         files = check_files(out)
         for row in state_history(out):
             kept.setdefault(row["epoch"], row)
         assert files["state_epoch"] < epochs, "the run finished before the kill: nothing was tested"
-    assert sum(caught for _, caught in hits) >= 2, hits  # writes really were interrupted
+    assert sum(caught for _, caught in hits) >= 1, hits  # a write really was interrupted
 
     done = run(out, "--resume")
     assert done.returncode == 0, done.stderr[-3000:]
