@@ -87,10 +87,10 @@ def hand_loop(model_name, items, batch, epochs, device, bf16=False, channels_las
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         batches.append((x, y))
-    rates = []
+    rates, cpu_rates = [], []
     for _ in range(epochs):
         _sync(device)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for x, y in batches:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = loss_fn(model(x), y)
@@ -99,10 +99,11 @@ def hand_loop(model_name, items, batch, epochs, device, bf16=False, channels_las
             opt.step()
         _sync(device)
         rates.append(nb * batch / (time.perf_counter() - t))
-    return statistics.median(rates[1:]) if len(rates) > 1 else rates[0]
+        cpu_rates.append(nb * batch / (time.process_time() - c))
+    return _steady(rates), _steady(cpu_rates)
 
 
-def fit_rate(model_name, out, batch, epochs, device, bf16=False, channels_last=False) -> tuple[float, list]:
+def fit_rate(model_name, out, batch, epochs, device, bf16=False, channels_last=False):
     cfg = TrainConfig(model=model_name, dataset=SPEC, out=str(out), epochs=epochs, batch_size=batch,
                       workers=0, augment=False, progress=False, overwrite=True, device=device.type,
                       mixed_precision="bf16" if bf16 else "no", channels_last=channels_last, scheduler="none")
@@ -121,7 +122,13 @@ def fit_rate(model_name, out, batch, epochs, device, bf16=False, channels_last=F
     stop.set()
     rows = [json.loads(x) for x in (Path(out) / "history.jsonl").read_text().splitlines()]
     rates = [r["images"] / r["train_seconds"] for r in rows]
-    return (statistics.median(rates[1:]) if len(rates) > 1 else rates[0]), util
+    cpu_rates = [r["images"] / r["train_cpu_seconds"] for r in rows]
+    return _steady(rates), _steady(cpu_rates), util
+
+
+def _steady(rates: list[float]) -> float:
+    """Median over the epochs after the first (warm-up)."""
+    return statistics.median(rates[1:]) if len(rates) > 1 else rates[0]
 
 
 def _sync(device):
@@ -130,24 +137,36 @@ def _sync(device):
 
 
 def compare(args, device, items, bf16=False, channels_last=False) -> dict:
-    """Alternate hand, fit, hand, fit, ..., hand so a load change on a shared machine hits both alike."""
+    """Alternate hand, fit, hand, fit, ..., hand so a load change on a shared machine hits both alike.
+
+    Reports wall-clock images/s and, on a CPU, images per CPU-second of this process (with --threads 1 that
+    figure hardly depends on what else runs on the machine).
+    """
     label = "bf16+channels_last" if bf16 else "fp32"
     run = lambda: hand_loop(args.model, items, args.batch, args.epochs, device, bf16, channels_last)
     hands, fits, util = [run()], [], []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
-            f, u = fit_rate(args.model, Path(tmp) / "run", args.batch, args.epochs, device, bf16, channels_last)
-        fits.append(f)
+            f, f_cpu, u = fit_rate(args.model, Path(tmp) / "run", args.batch, args.epochs, device, bf16,
+                                   channels_last)
+        fits.append((f, f_cpu))
         util += u
         hands.append(run())
-    hand, f = statistics.median(hands), statistics.median(fits)
+    med = lambda rows, i: statistics.median(r[i] for r in rows)
+    hand, f = med(hands, 0), med(fits, 0)
     row = {"mode": label, "hand_img_s": round(hand, 2), "fit_img_s": round(f, 2), "ratio": round(f / hand, 3),
-           "hand_runs": [round(h, 2) for h in hands], "fit_runs": [round(x, 2) for x in fits]}
+           "hand_runs": [round(h[0], 2) for h in hands], "fit_runs": [round(x[0], 2) for x in fits]}
+    line = f"{label:>20}: wall   hand loop {hand:8.1f} img/s | fit {f:8.1f} img/s | ratio {f / hand:.3f}"
+    if device.type == "cpu":
+        hand_cpu, f_cpu = med(hands, 1), med(fits, 1)
+        row.update(hand_img_per_cpu_s=round(hand_cpu, 2), fit_img_per_cpu_s=round(f_cpu, 2),
+                   cpu_ratio=round(f_cpu / hand_cpu, 3))
+        line += (f"\n{'':>20}  CPU    hand loop {hand_cpu:8.1f} img/cpu-s | fit {f_cpu:8.1f} img/cpu-s | "
+                 f"ratio {f_cpu / hand_cpu:.3f}")
     if util:
         row["gpu_util_mean"] = round(statistics.mean(util), 1)
-    print(f"{label:>20}: hand loop {hand:8.1f} img/s | fit {f:8.1f} img/s | ratio {f / hand:.3f}"
-          + (f" | GPU util {row['gpu_util_mean']}%" if util else "")
-          + f"  (runs: hand {row['hand_runs']}, fit {row['fit_runs']})")
+        line += f" | GPU util {row['gpu_util_mean']}%"
+    print(line + f"\n{'':>20}  runs: hand {row['hand_runs']}, fit {row['fit_runs']}")
     return row
 
 

@@ -220,7 +220,7 @@ def train_epoch(ctx, epoch: int) -> dict:
     if ctx["max_steps"] is not None:
         n_batches = min(n_batches, (ctx["max_steps"] - ctx["step"]) * cfg.grad_accum)
     loss_sum = torch.zeros((), device=acc.device, dtype=torch.float64)
-    images, seen, start = 0, 0, time.perf_counter()
+    images, seen, start, cpu_start = 0, 0, time.perf_counter(), time.process_time()
     bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{ctx['epochs']}", unit="batch", leave=False,
                file=sys.stderr, disable=not (cfg.progress and acc.is_main_process), dynamic_ncols=True)
     for b, batch in enumerate(loader):
@@ -248,12 +248,12 @@ def train_epoch(ctx, epoch: int) -> dict:
             rate = (images - seen) * acc.num_processes / max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(loss=f"{mean:.4f}", img_s=f"{rate:.1f}", refresh=False)
     bar.close()
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     totals = acc.reduce(torch.tensor([loss_sum.item(), float(images)], device=acc.device, dtype=torch.float64),
                         "sum")
     mean = (totals[0] / max(totals[1], 1)).item()
     check_finite(mean, ctx, epoch, n_batches)
-    return {"train_loss": mean, "images": int(totals[1].item()), "seconds": seconds}
+    return {"train_loss": mean, "images": int(totals[1].item()), "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
 def _forward(model, x, cfg: TrainConfig):
@@ -463,6 +463,7 @@ def _loop(ctx, state: dict, epochs: int, has_val: bool) -> None:
         tr = train_epoch(ctx, epoch)
         row = {"epoch": epoch + 1, "train_loss": tr["train_loss"], "val_loss": None, "val_miou": None,
                "lr": ctx["opt"].param_groups[0]["lr"], "seconds": 0.0, "train_seconds": round(tr["seconds"], 3),
+               "train_cpu_seconds": round(tr["cpu_seconds"], 3),  # this process's CPU time: robust to load
                "images": tr["images"], "step": ctx["step"]}
         final = epoch + 1 == epochs or (ctx["max_steps"] is not None and ctx["step"] >= ctx["max_steps"])
         improved = False
