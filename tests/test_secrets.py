@@ -33,7 +33,7 @@ dataset_options: {{length: 4}}
 output: {out}/ckpt
 train: {{size: [32, 32], epochs: 1, batch_size: 2, workers: 0, progress: false, log: [tensorboard]}}
 models: [{model}]
-evaluate: {{split: test, max_images: 4, latency: true, boundary_px: 1, batch_size: 2}}
+evaluate: {{split: test, max_images: 4, latency: false, boundary_px: 1, batch_size: 2}}
 report: {out}/report
 """
 
