@@ -19,6 +19,8 @@ from .errors import UserError
 
 FORMAT = "segcompare/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -26,6 +28,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; checkpoints are meant to be shared
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -181,3 +181,13 @@ def test_cli_user_error_is_one_line_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["models", "--library", "nope"])
     assert e.value.code == 2
+
+
+def test_checkpoint_files_are_readable_by_others(tmp_path):
+    import os
+
+    save_checkpoint(build_model("pspnet_resnet18", 2), tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in (CONFIG, WEIGHTS):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
