@@ -151,8 +151,8 @@ def burst(url: str, task: str, folder: Path, n: int, timeout_s: float = 300) -> 
     from gradio_client import Client, handle_file
 
     uploads = [p for row in pictures(folder, n, 1, seed=99) for p in row]
-    jobs = [Client(url, verbose=False, download_files=False).submit(handle_file(str(p)), task, api_name="/compare")
-            for p in uploads]
+    clients = [Client(url, verbose=False, download_files=False) for _ in uploads]  # connect first, then fire
+    jobs = [c.submit(handle_file(str(p)), task, api_name="/compare") for c, p in zip(clients, uploads)]
     answered, errors = 0, []
     end = time.monotonic() + timeout_s
     for job in jobs:
