@@ -19,6 +19,8 @@ from .errors import UserError
 
 FORMAT = "segcompare/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
+MAX_CLASSES = 65_536
+MAX_INPUT_SIDE = 4096  # inference resizes every picture to input_size: a huge one would exhaust memory
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -89,6 +91,13 @@ def read_config(directory: str | Path) -> dict:
     k = config.get("num_classes")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise UserError(f"{path}: num_classes must be a positive integer, got {k!r}")
+    if k > MAX_CLASSES:  # the head is allocated from this number before the weights are read
+        raise UserError(f"{path}: num_classes {k} is implausible (at most {MAX_CLASSES}); the file was edited or "
+                        "damaged")
+    size = config.get("input_size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= MAX_INPUT_SIDE for v in size)):
+        raise UserError(f"{path}: input_size must be [H, W] with sides from 8 to {MAX_INPUT_SIDE}, got {size!r}")
     classes = config.get("classes")
     if classes is not None and (not isinstance(classes, list) or len(classes) != k):
         n = len(classes) if isinstance(classes, list) else type(classes).__name__
