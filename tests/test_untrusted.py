@@ -295,7 +295,7 @@ def test_tampered_safetensors_header_is_refused(ckpt, kind):
     ({"name": None}, "unknown model"),
     # the head is allocated from the config before the weights are read: 576 TB here fails at once, a few
     # tens of GB would be allocated and touched (the app's process killed for memory)
-    ({"num_classes": 10**12}, "num_classes is 1000000000000 but classes lists"),
+    ({"num_classes": 10**12}, "num_classes 1000000000000 is implausible"),
     ({"num_classes": 2}, "num_classes is 2 but classes lists"),
     ({"num_classes": 10**12, "classes": None}, "num_classes 1000000000000 is implausible"),
 ])
