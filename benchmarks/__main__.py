@@ -26,7 +26,24 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-STEPS = ["inference", "app", "metrics", "train", "data"]
+STEPS = ["inference", "app", "metrics", "evaluate", "train", "data"]
+EVALUATE = """
+import json, sys, time, torch
+from pathlib import Path
+from segcompare.checkpoint import read_config
+from segcompare.evaluate import evaluate
+torch.set_num_threads(int(sys.argv[1]))
+out = {}
+for ck in sorted(Path("checkpoints/pets").glob("*/config.json"))[:int(sys.argv[2])]:
+    spec = read_config(ck.parent)["dataset"]
+    evaluate(str(ck.parent), spec, latency=False, progress=False, max_images=4)  # warm-up
+    t = time.perf_counter()
+    res = evaluate(str(ck.parent), spec, latency=False, progress=False)
+    out[ck.parent.name] = {"dataset": spec, "images": res["num_images"], "seconds": time.perf_counter() - t,
+                           "size": res["input_size"], "miou": res["miou"]}
+    print(ck.parent.name, out[ck.parent.name], flush=True)
+Path(sys.argv[3]).write_text(json.dumps(out))
+"""
 
 
 def stream(cmd: list[str], timeout: float, env: dict | None = None) -> tuple[int, str]:
@@ -52,10 +69,10 @@ def stream(cmd: list[str], timeout: float, env: dict | None = None) -> tuple[int
 
 def step_inference(a, tmp: Path) -> dict:
     out = tmp / "inference.json"
-    args = ["--threads", str(a.threads), "--runs", "6" if a.quick else "12", "--json", str(out)]
+    args = ["--threads", str(a.threads), "--runs", "6" if a.quick else "10", "--json", str(out)]
     if a.quick:
         args += ["--compile", "none"]
-    code, text = stream([sys.executable, "-m", "benchmarks.bench_inference", *args], 420)
+    code, text = stream([sys.executable, "-m", "benchmarks.bench_inference", *args], 480)
     return json.loads(out.read_text()) if out.is_file() else {"error": tail(text)}
 
 
@@ -77,11 +94,19 @@ def step_metrics(a, tmp: Path) -> dict:
     args = ["--threads", str(a.threads), "--repeat", "10" if a.quick else "30",
             "--models", "unet_tu-mobilenetv3_small_100", "segformer_b0", "--images", "8" if a.quick else "16"]
     code, text = stream([sys.executable, str(HERE / "bench_metrics.py"), *args], 240)
-    start = text.rfind("\n{\n")
+    start = re.search(r"^\{$", text, re.M)  # the report is the last thing printed, one JSON object
     try:
-        return json.loads(text[start:]) if start >= 0 else {"error": tail(text)}
+        return json.loads(text[start.start():]) if start else {"error": tail(text)}
     except json.JSONDecodeError:
         return {"error": tail(text)}
+
+
+def step_evaluate(a, tmp: Path) -> dict:
+    """evaluate() of demo checkpoints on their full test split (the procedural data needs no download)."""
+    out = tmp / "evaluate.json"
+    code, text = stream([sys.executable, "-c", EVALUATE, str(a.threads), "2" if a.quick else "5", str(out)], 240)
+    result = json.loads(out.read_text()) if out.is_file() else {}
+    return result or {"error": "no demo checkpoints in checkpoints/pets" if code == 0 else tail(text)}
 
 
 def step_train(a, tmp: Path) -> dict:
@@ -127,17 +152,15 @@ def goals(r: dict) -> list[list[str]]:
     rows.append(["app: HTTP Compare / sum of the model forwards", "<= 1.15x",
                  f"{srv:.2f}x (vs the server's own forwards); {raw:.2f}x vs eager forwards in the benchmark process"
                  if srv and raw else app.get("error", "-")[:200],
-                 verdict(srv, 1.15, higher_is_better=False),
-                 "the server's forwards run on the default backend (ONNX Runtime), the benchmark's raw ones are "
-                 "eager fp32, so the second ratio also contains the backend's speed-up; the rest is resize, "
-                 "softmax, upsampling, overlays and HTTP"])
+                 verdict(srv, 1.15, higher_is_better=False), app_why(app)])
     inf = [x for x in r.get("inference", {}).get("rows", []) if x.get("default") and x["size"] == "512x512"]
     if inf:
         worst = min(inf, key=lambda x: x["speedup"])
         equal = all(x["agreement_pct"] >= 99.9 for x in inf)
         measured = ", ".join(f"{x['model'].split('_')[0]} {x['speedup']:.2f}x" for x in inf)
         slow = [x for x in inf if x["speedup"] < 1.3]
-        why = ("; ".join(f"{x['model']}: {x['variant']} ({x['note'] or 'see table'})" for x in slow)
+        why = ("; ".join(f"{x['model']}: {x['variant']} {x['speedup']:.2f}x; " + others(r, x) + KNOWN.get(
+            x["model"].split(" ")[0], "") for x in slow)
                if slow else "ONNX Runtime fuses conv+BN+activation and runs depthwise convolutions faster")
         rows.append(["default inference backend vs eager fp32, CPU, 512x512, equal predictions", ">= 1.3x, >= 99.9%",
                      f"{measured}; argmax agreement >= {min(x['agreement_pct'] for x in inf):.3f}%",
@@ -159,6 +182,28 @@ def goals(r: dict) -> list[list[str]]:
                  verdict(ours and ours["speed_vs_bare"], 0.9),
                  "one bincount; ignored pixels go to a spare bin instead of a boolean-mask compaction" if ours else ""])
     return rows
+
+
+KNOWN = {"fcn_mobilenet_v3_small": " torchvision's FCN runs a dilated MobileNet-V3 (output stride 16); ONNX Runtime "
+                                   "appears to have no fast kernel for its dilated depthwise convolutions, and the "
+                                   "model is so small at 512 px (~17 ms) that fixed per-op costs dominate"}
+
+
+def others(r: dict, row: dict) -> str:
+    """The other variants' speed-ups for the same model and size."""
+    same = [x for x in r["inference"]["rows"] if x["model"] == row["model"] and x["size"] == row["size"]
+            and "speedup" in x and x is not row and x["variant"] != "eager fp32"]
+    return ", ".join(f"{x['variant']} {x['speedup']:.2f}x" for x in same) + "."
+
+
+def app_why(app: dict) -> str:
+    if "e2e_ms" not in app:
+        return ""
+    fixed = app["e2e_ms"] - app["server_ms"]
+    return (f"the task's forwards take {app['server_ms']:.0f} ms on the default backend at the app's working size "
+            f"(eager: {app['raw_ms']:.0f} ms); the other {fixed:.0f} ms are a fixed cost per request (Gradio upload, "
+            "queue and event-stream round trip, decode/resize, softmax and upsampling, PNG overlays for every "
+            "model) that a faster backend cannot shrink, so the ratio grows as the forwards get faster")
 
 
 def md_table(header: list[str], rows: list[list]) -> str:
@@ -187,9 +232,15 @@ def other_md(r: dict) -> str:
     ev = r.get("metrics", {}).get("evaluate", {})
     for name, t in ev.items():
         total = t["data_s"] + t["forward_s"] + t["metrics_s"]
-        rows.append([f"evaluation, {name}, {t['images']} images {t['size']}px", f"{t['images'] / total:.1f} images/s",
+        rows.append([f"evaluation split into data / forward / metrics, {name} (random weights), {t['images']} "
+                     f"images {t['size']}px", f"{t['images'] / total:.1f} images/s",
                      f"data {t['data_s']:.2f} s, forward {t['forward_s']:.2f} s, metrics {t['metrics_s']:.2f} s "
                      f"({100 * t['metrics_share_of_forward']:.1f}% of forward)"])
+    for name, e in r.get("evaluate", {}).items():
+        if isinstance(e, dict) and "images" in e:
+            rows.append([f"evaluation, full {e['dataset']} test split, {name}",
+                         f"{e['images'] / e['seconds']:.1f} images/s",
+                         f"{e['images']} images at {e['size'][0]}x{e['size'][1]}, all metrics, {e['seconds']:.1f} s"])
     acc = r.get("metrics", {}).get("accumulation", {})
     for name in ("bare_bincount", "torchvision_reference", "ours_ConfusionMatrix.update", "ours_confusion_per_image"):
         if name in acc:
@@ -229,7 +280,11 @@ def write_md(r: dict, path: Path, seconds: float, a) -> str:
             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min: {os.cpu_count()} CPU cores, "
             f"{a.threads} torch/ONNX Runtime threads, torch {torch.__version__}, "
             f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'}. "
-            "Ratios are measured in one process, variants in turns; absolute times move with the machine's load.\n")
+            "Ratios are measured in one process, variants in turns; absolute times move with the machine's load "
+            "(another process on the 2 cores slows torch's OpenMP forwards far more than ONNX Runtime's).\n\n"
+            "Step times (load average before -> after): " + ", ".join(
+                f"{k} {v['seconds']} s ({v['load'][0]} -> {v['load'][1]})" for k, v in r.get("steps", {}).items())
+            + ".\n")
     text = "\n\n".join([head, "## Goals", md_table(["goal", "target", "measured", "verdict", "why"], goals(r)),
                         "## Inference latency (batch 1)", inference_md(r.get("inference", {})),
                         "## App, evaluation, training, data loading", other_md(r), "## GPU", gpu_md(r)]) + "\n"
@@ -249,7 +304,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="segcompare-bench-") as tmp:
         for step in STEPS:
             if step in a.only:
+                t, load = time.time(), os.getloadavg()[0]
                 results[step] = globals()[f"step_{step}"](a, Path(tmp))
+                results.setdefault("steps", {})[step] = {"seconds": round(time.time() - t),
+                                                         "load": [round(load, 1), round(os.getloadavg()[0], 1)]}
     text = write_md(results, Path(a.out), time.time() - t0, a)
     print("\n" + text)
     print(f"wrote {a.out} in {(time.time() - t0) / 60:.1f} min")

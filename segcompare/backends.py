@@ -3,9 +3,10 @@
 `Backend(model)` is a drop-in callable for `model(x)` (batch-1 inference). Per padded input shape it
 picks the fastest path that keeps predictions equal to eager fp32:
 
-1. ONNX Runtime on the model's core (`_logits`, at the stride-padded size; padding, cropping and SegFormer's
-   upsampling stay in torch via `SegModel.forward`). The core is exported once per weights (hash of the
-   state dict + torch version) with dynamic H and W into a cache folder (`$SEGCOMPARE_CACHE`, else
+1. ONNX Runtime on the model's core (`core_logits`, at the stride-padded size; padding, cropping and the
+   final upsampling of SegFormer and torchvision models stay in torch via `SegModel.forward`). The core is
+   exported once per weights (hash of the state dict + torch version) with dynamic H and W into a cache
+   folder (`$SEGCOMPARE_CACHE`, else
    `~/.cache/segcompare/onnx`); if the dynamic graph is wrong at a shape (PSPNet's adaptive pooling is
    baked in at the example size) or the export fails, that shape gets its own static export.
 2. Each ONNX graph is checked at its first use on the real input: argmax agreement with eager fp32 must be
@@ -34,7 +35,7 @@ import torch
 
 log = logging.getLogger("segcompare.backends")
 
-EXPORT_VERSION = "1"  # bump when the export recipe changes: old cache entries are then ignored
+EXPORT_VERSION = "2"  # bump when the export recipe changes: old cache entries are then ignored
 MIN_AGREEMENT = 0.999
 MAX_STATIC_EXPORTS = 6  # per model: a panorama-heavy session must not keep the CPU busy exporting
 MODES = ("auto", "channels_last", "eager")
@@ -65,6 +66,21 @@ def weights_hash(model) -> str:
     return h.hexdigest()[:20]
 
 
+def core_logits(model, x: torch.Tensor) -> torch.Tensor:
+    """What the exported graph computes: the model's raw logits, before an upsampling torch can do.
+
+    torchvision's FCN / DeepLabV3 end with a bilinear resize to the input size; `SegModel.forward` does the
+    same resize (same mode, no corner alignment) when the logits come back smaller, and torch's resize is
+    several times faster than ONNX Runtime's, which at 512 px ate FCN-MobileNet's whole speed-up.
+    """
+    from torchvision.models.segmentation._utils import _SimpleSegmentationModel
+
+    net = getattr(model, "net", None)
+    if isinstance(net, _SimpleSegmentationModel) and net.aux_classifier is None:
+        return net.classifier(net.backbone(x)["out"])
+    return model._logits(x)
+
+
 class _Core(torch.nn.Module):
     """The part of a SegModel that ONNX sees: padded input -> raw logits."""
 
@@ -73,11 +89,11 @@ class _Core(torch.nn.Module):
         self.model = model
 
     def forward(self, x):
-        return self.model._logits(x)
+        return core_logits(self.model, x)
 
 
 def export_onnx(model, path: str | Path, example_hw: tuple[int, int], dynamic: bool = True) -> Path:
-    """Export `model._logits` (batch 1) to `path` atomically; H and W dynamic (multiples of the stride)."""
+    """Export `core_logits` (batch 1) to `path` atomically; H and W dynamic (multiples of the stride)."""
     import warnings
 
     path = Path(path)
@@ -150,7 +166,7 @@ def ort_session(path: str | Path, threads: int | None = None):
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.log_severity_level = 3
+    so.log_severity_level = 4  # a graph that fails at some shape is expected: we log the reason ourselves
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
@@ -273,7 +289,7 @@ class Backend:
         if kind == "channels_last":
             return self._run_cl(xp)
         if kind == "eager":
-            return self.model._logits(xp)
+            return core_logits(self.model, xp)
         return self._settle(shape, xp)
 
     def _settle(self, shape: tuple, xp: torch.Tensor) -> torch.Tensor:
@@ -281,7 +297,7 @@ class Backend:
         ref = None
         if self._onnx and shape[0] == 1:
             for target, path in self._ready(shape):
-                ref = self.model._logits(xp) if ref is None else ref
+                ref = core_logits(self.model, xp) if ref is None else ref
                 ok, why = self._check(path, xp, ref)
                 if ok:
                     self.kinds[shape] = "onnx"
@@ -298,7 +314,7 @@ class Backend:
 
     def _fallback(self, xp, ref, settle: tuple | None) -> torch.Tensor:
         if self._cl_ok is None:
-            ref = self.model._logits(xp) if ref is None else ref
+            ref = core_logits(self.model, xp) if ref is None else ref
             try:
                 out = self._run_cl(xp)
                 a = agreement(out, ref)
@@ -314,7 +330,7 @@ class Backend:
             self.kinds[settle] = "channels_last" if self._cl_ok else "eager"
         if ref is not None:
             return ref
-        return self._run_cl(xp) if self._cl_ok else self.model._logits(xp)
+        return self._run_cl(xp) if self._cl_ok else core_logits(self.model, xp)
 
     # --- ONNX graphs -------------------------------------------------------------------------------------
 
@@ -402,7 +418,7 @@ class Backend:
     def _run_cl(self, xp: torch.Tensor) -> torch.Tensor:
         if self._cl_model is None:
             self._cl_model = copy.deepcopy(self.model).to(memory_format=torch.channels_last)
-        return self._cl_model._logits(xp.contiguous(memory_format=torch.channels_last)).contiguous()
+        return core_logits(self._cl_model, xp.contiguous(memory_format=torch.channels_last)).contiguous()
 
 
 class _ExportJob:

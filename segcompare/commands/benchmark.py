@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def register(sub) -> None:
     p = sub.add_parser("benchmark", help="run the performance suite and write benchmarks/results.md")
     p.add_argument("--quick", action="store_true", help="fewer repetitions, no torch.compile")
-    p.add_argument("--only", nargs="+", choices=["inference", "app", "metrics", "train", "data"],
+    p.add_argument("--only", nargs="+", choices=["inference", "app", "metrics", "evaluate", "train", "data"],
                    help="run only these benchmarks")
     p.add_argument("--threads", type=int, default=None, help="torch / ONNX Runtime threads (default: up to 2)")
     p.add_argument("--out", default=None, help="markdown file to write (default: benchmarks/results.md)")
