@@ -3,6 +3,7 @@
 import ipaddress
 import os
 import socket
+import tempfile
 
 import pytest
 
@@ -10,6 +11,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# ONNX exports made while testing go to a throwaway folder, not the user's ~/.cache/segcompare.
+os.environ.setdefault("SEGCOMPARE_CACHE", tempfile.mkdtemp(prefix="segcompare-test-cache-"))
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
