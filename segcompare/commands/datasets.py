@@ -102,7 +102,7 @@ def check(spec: str, split_names: list[str], options: dict) -> int:
             print(f"{split}: {e}", file=sys.stderr)
             problems += 1
             continue
-        report = ds.validate() if hasattr(ds, "validate") else _validate_any(ds)
+        report = ds.validate()
         for line in report["errors"]:
             print(f"{split}: {line}", file=sys.stderr)
         problems += len(report["errors"])
@@ -112,15 +112,6 @@ def check(spec: str, split_names: list[str], options: dict) -> int:
     print(f"{spec}: OK")
     return 0
 
-
-def _validate_any(ds) -> dict:
-    errors = []
-    for i in range(len(ds)):
-        try:
-            ds.load(i)
-        except UserError as e:
-            errors.append(str(e))
-    return {"images": len(ds), "errors": errors}
 
 
 def download(spec: str, options: dict) -> int:

@@ -55,6 +55,24 @@ class SegDataset(torch.utils.data.Dataset):
             img = T.normalize(img, self.mean, self.std)
         return img, torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64))
 
+    def read(self, i: int):
+        """Load item i without transforms; file-backed datasets check the files here."""
+        return self.load(i)
+
+    def validate(self, progress=None) -> dict:
+        """Read every item of the split -> {"spec", "split", "images", "errors": [one line each]}."""
+        from ..errors import UserError
+
+        errors = []
+        for i in range(len(self)):
+            try:
+                self.read(i)
+            except UserError as e:
+                errors.append(str(e))
+            if progress:
+                progress(i)
+        return {"spec": self.spec, "split": self.split, "images": len(self), "errors": errors}
+
     def info(self) -> dict:
         """What a checkpoint's config.json records about the data."""
         return {"dataset": self.spec, "classes": list(self.classes), "palette": [list(p) for p in self.palette],

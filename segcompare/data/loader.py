@@ -211,17 +211,6 @@ class FileDataset(SegDataset):
         valid = describe_values(np.flatnonzero(self.lut >= 0))
         raise UserError(f"mask {path} has values {shown} outside the classes; valid values: {valid}")
 
-    def validate(self, progress=None) -> dict:
-        """Read every file pair of the split -> {"spec", "split", "images", "errors": [one line each]}."""
-        errors = []
-        for i in range(len(self)):
-            try:
-                self.read(i)
-            except UserError as e:
-                errors.append(str(e))
-            if progress:
-                progress(i)
-        return {"spec": self.spec, "split": self.split, "images": len(self), "errors": errors}
 
     # --- the in-memory cache --------------------------------------------------------------------------
     def _use_cache(self, cache) -> bool:
