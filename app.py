@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent
 SAMPLES_ROOT = ROOT / "assets" / "samples"
 CSS_PATH = ROOT / "assets" / "style.css"
 DISPLAY_MAX_SIDE = 1024
+QUEUE_SIZE = 20  # requests waiting beyond this are told the queue is full
 VIEWS = ["Overlay", "Mask", "Correctness", "Confidence"]
 NONE = "(none)"
 MEAN = "mean over classes"
@@ -456,7 +457,8 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
             return app.catalog.describe()
 
         gr.api(tasks, api_name="tasks")
-    return demo
+    # One Compare at a time suits a 2-vCPU Space: parallel forwards only fight over the cores.
+    return demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
 
 
 def sample_items(task: Task | None) -> list[tuple[str, str]]:
@@ -478,8 +480,6 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(os.cpu_count() or 1)  # one request at a time (queue below): use every core
     demo = build_demo(args.checkpoints)
-    # one Compare at a time suits a 2-vCPU Space: parallel forwards only fight over the cores
-    demo.queue(default_concurrency_limit=1, max_size=20)
     demo.launch(server_port=args.port, **launch_options())
 
 

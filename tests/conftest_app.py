@@ -124,18 +124,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(project):
-    """(url, demo) of one app server on the fixture project, for the whole session."""
+def serve(root):
+    """Launch the app on ROOT/checkpoints + ROOT/samples as `python app.py` would; yields (url, demo)."""
     import app
 
-    demo = app.build_demo([str(project / "checkpoints")], samples_root=project / "samples")
-    demo.queue(default_concurrency_limit=1, max_size=20)
+    demo = app.build_demo([str(root / "checkpoints")], samples_root=root / "samples")
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
                 **app.launch_options())
     yield f"http://127.0.0.1:{port}/", demo
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def server(project):
+    """(url, demo) of one app server on the fixture project, for the whole session."""
+    yield from serve(project)
 
 
 @pytest.fixture(scope="session")

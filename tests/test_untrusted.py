@@ -352,18 +352,10 @@ def bad_project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bad_server(bad_project):
-    from conftest_app import free_port
-
-    import app
+    from conftest_app import serve
 
     root, _ = bad_project
-    demo = app.build_demo([str(root / "checkpoints")], samples_root=root / "samples")
-    demo.queue(default_concurrency_limit=1, max_size=20)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                **app.launch_options())
-    yield f"http://127.0.0.1:{port}/", demo
-    demo.close()
+    yield from serve(root)
 
 
 def test_app_comes_up_and_reports_bad_checkpoints(bad_server, bad_project):
