@@ -23,9 +23,9 @@ import torch
 from . import metrics as M
 from .calibration import PixelSample, curves, reliability
 from .errors import UserError
+from .results import FORMAT, check_results
 from .robustness import SEVERITIES, corrupt, list_corruptions
 
-FORMAT = "segcompare-results/1"
 REMAPS = {"cityscapes19-to-8": (M.CITYSCAPES_19_TO_8, M.CITYSCAPES_8_CLASSES)}
 
 
@@ -324,20 +324,6 @@ def remap_results(results: dict, mapping, new_classes: list[str]) -> dict:
 
 
 # --- files ---------------------------------------------------------------------------------------------
-
-def check_results(results, source: str = "results") -> dict:
-    """Refuse anything that is not a segcompare results dict of a known format (UserError naming it)."""
-    if not isinstance(results, dict):
-        raise UserError(f"{source} is not a results object ({type(results).__name__}); expected {FORMAT}")
-    fmt = results.get("format")
-    if fmt != FORMAT:
-        raise UserError(f"unknown results format {fmt!r} in {source}; expected {FORMAT}")
-    missing = [k for k in ("model", "dataset", "split", "classes", "confusion_matrix", "miou", "per_image")
-               if k not in results]
-    if missing:
-        raise UserError(f"{source} lacks {', '.join(missing)}; re-run `segcompare evaluate`")
-    return results
-
 
 def write_results(results: dict, path) -> Path:
     """Write results JSON atomically (temp file + rename); NaN is written as null."""

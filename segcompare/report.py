@@ -35,13 +35,13 @@ from .figures import (
     row_normalize,
     training_figure,
 )
+from .results import check_results
 
 __all__ = ["load_results", "find_results", "check_comparable", "display_name", "model_labels", "model_colors",
            "leaderboard", "leaderboard_markdown", "top_confusions", "verdict_lines", "read_history",
            "write_report", "confusion_figure", "per_class_iou_figure", "pareto_figure", "pareto_front",
            "robustness_figure", "training_figure", "roc_figure", "pr_figure", "per_image_figure", "row_normalize"]
 
-FORMAT = "segcompare-results/1"
 RESULTS_FILE = "results.json"
 HISTORY_FILE = "history.jsonl"
 # column -> decimals shown; percentages from 0-1 fractions
@@ -53,8 +53,6 @@ COLUMNS = {"Model": None, "mIoU (%)": 1, "Pixel acc. (%)": 1, "Boundary IoU (%)"
 
 def load_results(path) -> dict:
     """Read one results.json and check its format (UserError naming the file on any problem)."""
-    from .evaluate import check_results
-
     path = Path(path)
     if path.is_dir():
         path = path / RESULTS_FILE

@@ -14,8 +14,8 @@ import warnings
 import numpy as np
 
 from .errors import UserError
+from .results import FORMAT
 
-FORMAT = "segcompare-results/1"
 CHUNK = 256  # replicates per matrix product: bounds memory for large test sets
 
 
