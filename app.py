@@ -16,19 +16,21 @@ import argparse
 import functools
 import logging
 import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pandas as pd
-import torch
 
 from segcompare import report
 from segcompare import visualize as viz
 from segcompare.catalog import Catalog, Sample, Task, discover
 from segcompare.errors import UserError
-from segcompare.images import MAX_PIXELS, fit_within, image_key, load_image, load_mask
+from segcompare.images import MAX_PIXELS, fit_within, image_key, load_image, load_mask, save_png
 from segcompare.inference import LRU, Predictor
 
 ROOT = Path(__file__).resolve().parent
@@ -89,8 +91,17 @@ class App:
 
     def __init__(self, catalog: Catalog, sources: list[str]):
         self.catalog, self.sources = catalog, sources
-        self.predictor = Predictor({m.key: m.path for t in catalog.tasks for m in t.models})
+        # a Compare runs one task's models: up to one at a time per core (see Predictor)
+        most = max((len(t.models) for t in catalog.tasks), default=1)
+        self.predictor = Predictor({m.key: m.path for t in catalog.tasks for m in t.models},
+                                   workers=min(os.cpu_count() or 1, most))
         self.shown = LRU(16)
+        # Gallery pictures are PNG files we write (fast settings, in parallel) and hand to Gradio by path:
+        # its own numpy -> PNG path spends more on a 2-vCPU server than the demo models' forwards.
+        # One folder per app: a content-named file is never deleted under another server's feet.
+        self.png_dir = Path(gr.utils.get_upload_folder()) / f"segcompare-{uuid.uuid4().hex[:12]}"
+        self._encoder = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
+                                           thread_name_prefix="segcompare-png")
         self._sample_keys: dict[str, dict[str, Sample]] = {}
         self._views: dict[tuple, object] = {}
 
@@ -134,12 +145,19 @@ class App:
     def image_miou(self, task: Task, pred: np.ndarray, gt: np.ndarray | None) -> float | None:
         if gt is None:
             return None
+        import torch
+
         from segcompare import metrics
 
         cm = metrics.confusion_matrix(torch.from_numpy(pred.astype(np.int64)), torch.from_numpy(gt.astype(np.int64)),
                                       len(task.classes), task.ignore_index)
         v = float(metrics.miou(cm))
         return None if v != v else v
+
+    def files(self, items: list[tuple[np.ndarray, str]]) -> list[tuple[str, str]]:
+        """(picture, caption) pairs -> (PNG path, caption) pairs for a gallery."""
+        paths = self._encoder.map(lambda item: save_png(item[0], self.png_dir), items)
+        return [(path, caption) for path, (_, caption) in zip(paths, items)]
 
     # --- results views (cached per task: results files don't change while the app runs) ----------------
 
@@ -221,11 +239,9 @@ def _caption(label: str, ms: float, miou: float | None) -> str:
     return text + (f" — mIoU {100 * miou:.1f}%" if miou is not None else "")
 
 
-def render(app: App, state: dict | None, view: str, opacity: float):
-    """(model gallery, reference gallery, legend) for the session's image in one view."""
-    task, shown, preds = app.get_shown(state)
-    img, gt, alpha = shown.image, shown.gt, float(opacity)
-    view = view if view in VIEWS else VIEWS[0]
+def model_pictures(app: App, task: Task, shown: Shown, preds: dict, view: str, alpha: float) -> list:
+    """(picture, caption) per model in one view."""
+    img, gt = shown.image, shown.gt
     items = []
     for m in task.models:
         p = preds[m.key]
@@ -238,6 +254,12 @@ def render(app: App, state: dict | None, view: str, opacity: float):
         else:
             pic = viz.overlay(img, p.mask, task.palette, alpha, task.ignore_index)
         items.append((pic, _caption(m.label, p.ms, app.image_miou(task, p.mask, gt))))
+    return items
+
+
+def reference_pictures(task: Task, shown: Shown, preds: dict, view: str, alpha: float) -> list:
+    """(picture, caption) for the image itself, its ground truth and the disagreement map."""
+    img, gt = shown.image, shown.gt
     ref = [(img, "Your image" if shown.sample is None else f"Test sample {shown.sample.name}")]
     if gt is not None:
         gt_pic = viz.colorize(gt, task.palette) if view == "Mask" else viz.overlay(img, gt, task.palette, alpha)
@@ -245,6 +267,11 @@ def render(app: App, state: dict | None, view: str, opacity: float):
     if len(task.models) > 1:
         ref.append((viz.disagreement_map([preds[m.key].mask for m in task.models]),
                     "Where the models disagree"))
+    return ref
+
+
+def legend_for(task: Task, shown: Shown, preds: dict, view: str) -> str:
+    gt = shown.gt
     present = set(np.unique(np.concatenate([preds[m.key].mask.ravel()[::7] for m in task.models])).tolist())
     if gt is not None:
         present |= set(np.unique(gt).tolist())
@@ -256,7 +283,17 @@ def render(app: App, state: dict | None, view: str, opacity: float):
         legend += viz.confidence_legend_html()
     if len(task.models) > 1:
         legend += viz.disagreement_legend_html(len(task.models))
-    return items, ref, legend
+    return legend
+
+
+def render(app: App, state: dict | None, view: str, opacity: float, parts=("models", "reference", "legend")):
+    """The session's image in one view: (model gallery, reference gallery, legend), the `parts` asked for
+    (others are None), galleries as PNG files."""
+    task, shown, preds = app.get_shown(state)
+    view, alpha = (view if view in VIEWS else VIEWS[0]), float(opacity)
+    return (app.files(model_pictures(app, task, shown, preds, view, alpha)) if "models" in parts else None,
+            app.files(reference_pictures(task, shown, preds, view, alpha)) if "reference" in parts else None,
+            legend_for(task, shown, preds, view) if "legend" in parts else None)
 
 
 def compare_table(app: App, state: dict) -> pd.DataFrame:
@@ -275,9 +312,10 @@ def status_text(app: App, state: dict) -> str:
     total = sum(p.ms for p in preds.values())
     if shown.sample is not None and shown.gt is not None:
         return (f"Test sample **{shown.sample.name}** ({w}×{h}): the ground truth is known, so each model gets "
-                f"a score for this picture. All {len(preds)} models together: {total:.0f} ms.")
+                f"a score for this picture. The {len(preds)} models' inference times add up to {total:.0f} ms.")
     return (f"Your picture ({w}×{h}): there is no right answer to score against, so look at where the models "
-            f"agree. All {len(preds)} models together: {total:.0f} ms. Pick a test sample to see scores.")
+            f"agree. The {len(preds)} models' inference times add up to {total:.0f} ms. Pick a test sample to see "
+            "scores.")
 
 
 def tasks_header(catalog: Catalog, sources: list[str]) -> str:
@@ -307,7 +345,8 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
     if samples_root and Path(samples_root).is_dir():
         gr.set_static_paths([str(samples_root)])
 
-    with gr.Blocks(title="segcompare — which segmentation model is best?") as demo:
+    # delete_cache: a Space runs for weeks; drop this server's pictures and uploads after an hour
+    with gr.Blocks(title="segcompare — which segmentation model is best?", delete_cache=(3600, 3600)) as demo:
         demo.segcompare = app  # for tests and benchmarks
         gr.Markdown("# Which segmentation model should I use?\nEach model colours every pixel of a picture by "
                     "what it thinks is there. Compare them on your own picture, or read how they did on the "
@@ -389,12 +428,12 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
         def on_compare(image, task_name, view_name, alpha):
             key = app.compare(image, task_name)
             st = {"key": key, "task": app.catalog.task(task_name).name}
-            items, _, _ = render(app, st, view_name, alpha)
+            items, _, _ = render(app, st, view_name, alpha, parts=("models",))
             return items, compare_table(app, st), st
 
         @friendly
         def on_details(st, view_name, alpha):
-            _, ref, legend_html = render(app, st, view_name, alpha)
+            _, ref, legend_html = render(app, st, view_name, alpha, parts=("reference", "legend"))
             return ref, legend_html, status_text(app, st)
 
         @friendly
@@ -478,9 +517,18 @@ def main(argv=None) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT or 7860)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    torch.set_num_threads(os.cpu_count() or 1)  # one request at a time (queue below): use every core
     demo = build_demo(args.checkpoints)
-    demo.launch(server_port=args.port, **launch_options())
+    demo.launch(server_port=args.port, prevent_thread_lock=True, **launch_options())
+    # the page is up: import torch now (1-2 s) instead of on the first Compare; no weights are read yet
+    threading.Thread(target=warm_up, name="segcompare-warm-up", daemon=True).start()
+    demo.block_thread()
+
+
+def warm_up() -> None:
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)  # one request at a time (queue below): use every core
+    import segcompare.backends  # noqa: F401
 
 
 if __name__ == "__main__":

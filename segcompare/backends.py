@@ -33,12 +33,13 @@ from pathlib import Path
 
 import torch
 
+from .inference import MODES
+
 log = logging.getLogger("segcompare.backends")
 
 EXPORT_VERSION = "2"  # bump when the export recipe changes: old cache entries are then ignored
 MIN_AGREEMENT = 0.999
 MAX_STATIC_EXPORTS = 6  # per model: a panorama-heavy session must not keep the CPU busy exporting
-MODES = ("auto", "channels_last", "eager")
 
 
 def default_cache_dir() -> Path:

@@ -12,10 +12,12 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import UserError
+
+if TYPE_CHECKING:  # torch is imported where weights are touched: reading configs (the app's page) needs no torch
+    import torch
 
 FORMAT = "segcompare/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
@@ -47,10 +49,14 @@ def atomic_write_json(path: str | Path, obj) -> None:
 
 
 def save_checkpoint(model, directory: str | Path, meta: dict | None = None,
-                    dtype: torch.dtype = torch.float32) -> Path:
-    """Write `config.json` + `model.safetensors`; `meta` supplies classes, palette, mean, std, dataset, ..."""
+                    dtype: torch.dtype | None = None) -> Path:
+    """Write `config.json` + `model.safetensors`; `meta` supplies classes, palette, mean, std, dataset, ...
+
+    `dtype` (default float32) is the storage type of floating-point tensors."""
+    import torch
     from safetensors.torch import save
 
+    dtype = dtype or torch.float32
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -186,6 +192,8 @@ def load_pretrained(model, path: str | Path) -> None:
     elif path.suffix == ".safetensors":
         state = read_weights(path)
     else:
+        import torch
+
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:

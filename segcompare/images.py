@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -147,3 +149,25 @@ def load_mask(path, size: tuple[int, int] | None = None) -> np.ndarray:
             return np.asarray(im).astype(np.uint8)
     except (UnidentifiedImageError, OSError) as e:
         raise UserError(f"cannot read mask {path} ({e}); masks are single-channel PNGs") from None
+
+
+def save_png(rgb: np.ndarray, folder: str | Path) -> str:
+    """Write a picture as `<content hash>.png` in `folder` (once) and return its path.
+
+    zlib level 1: ~15% faster than Pillow's default on photo overlays for files ~6% larger (lossless
+    either way; the time goes into Pillow's per-row filter search, not zlib). Named by content, so a picture
+    shown again (another session, the same view) reuses its file; written to a temporary name first,
+    so a reader never sees half a file. Pillow releases the GIL while encoding, so threads can share it.
+    """
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, "PNG", compress_level=1)
+    data = buf.getvalue()
+    path = Path(folder) / f"{hashlib.blake2b(data, digest_size=16).hexdigest()}.png"
+    if path.exists():
+        os.utime(path)  # shown again: young again for the server's cache cleanup
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return str(path)

@@ -10,6 +10,11 @@ opacity never runs a model again.
 Forwards go through `segcompare.backends.Backend` (ONNX Runtime where it gives the same argmax as eager
 fp32, else channels_last, else eager; exports happen in the background after a model's first use). The
 backend is chosen by `Predictor(backend=...)`, else `$SEGCOMPARE_BACKEND`, else "auto".
+
+`Predictor(workers=N)` runs up to N models at once, each ONNX session on cpus/N threads. Small models
+use two cores badly inside one forward (the five demo models: 21 ms one after another on two threads,
+12 ms two at a time on one thread each), so an app comparing several models runs them side by side.
+Only forwards settled on ONNX Runtime go in parallel; torch forwards stay on one thread (below).
 """
 
 from __future__ import annotations
@@ -21,16 +26,19 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from .errors import UserError
 from .images import image_key
 
+if TYPE_CHECKING:  # torch loads with the first model, after the page is up
+    import torch
+
 DEFAULT_SHORT_SIDE = 512
+MODES = ("auto", "channels_last", "eager")  # Backend's modes (named here so choosing one needs no torch)
 
 
 @dataclass
@@ -82,6 +90,8 @@ def model_input_size(image_hw: tuple[int, int], input_size) -> tuple[int, int]:
 
 def prepare(image: np.ndarray, config: dict) -> torch.Tensor:
     """RGB uint8 [H, W, 3] -> normalised float32 [1, 3, h, w] at the model's scale."""
+    import torch
+
     h, w = model_input_size(image.shape[:2], config.get("input_size"))
     pil = Image.fromarray(image)
     if (h, w) != image.shape[:2]:
@@ -94,6 +104,9 @@ def prepare(image: np.ndarray, config: dict) -> torch.Tensor:
 
 def run_model(model, config: dict, image: np.ndarray) -> Prediction:
     """One forward pass on one image -> Prediction at the image's size (`model`: a module or a Backend)."""
+    import torch
+    import torch.nn.functional as F
+
     x = prepare(image, config)
     with torch.inference_mode():
         t = time.perf_counter()
@@ -109,9 +122,7 @@ class Predictor:
     """Models by id (lazily loaded, then kept) and a cache of their answers per image."""
 
     def __init__(self, checkpoints: dict[str, str | Path], device: str = "cpu", cache_size: int = 48,
-                 loader=None, backend: str | None = None):
-        from .backends import MODES
-
+                 loader=None, backend: str | None = None, workers: int = 1):
         self.checkpoints = dict(checkpoints)
         self.device = device
         self.loader = loader  # (path, device) -> (model, config); default segcompare.checkpoint.load_model
@@ -123,10 +134,14 @@ class Predictor:
         self._forwards: dict[str, object] = {}  # name -> Backend (or the model itself)
         self._locks = {name: threading.Lock() for name in self.checkpoints}
         self.cache = LRU(cache_size)
-        # Every forward runs on this one thread: torch's OpenMP pool belongs to the calling thread, and a
-        # web server calls from many threads (new pools that spin against each other on a 2-vCPU machine).
-        # One thread also means one model at a time, which is what a small CPU can do well anyway.
+        # Every torch forward runs on this one thread: torch's OpenMP pool belongs to the calling thread, and
+        # a web server calls from many threads (new pools that spin against each other on a 2-vCPU machine).
         self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segcompare-inference")
+        # ORT sessions own their threads, so ONNX forwards can share the cores from several threads
+        self.workers = max(1, int(workers))
+        self.threads = max(1, (os.cpu_count() or 1) // self.workers) if self.workers > 1 else None
+        self._pool = (ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="segcompare-onnx")
+                      if self.workers > 1 else None)
 
     @property
     def names(self) -> list[str]:
@@ -158,7 +173,7 @@ class Predictor:
 
         if self.backend == "eager" or self.device != "cpu" or not isinstance(model, SegModel):
             return model
-        return Backend(model, self.backend)
+        return Backend(model, self.backend, threads=self.threads)
 
     def backend_kinds(self) -> dict[str, dict]:
         """Per loaded model: the path chosen per input shape, and why faster paths are not used."""
@@ -166,15 +181,15 @@ class Predictor:
                        "reasons": dict(getattr(f, "reasons", {}))} for name, f in self._forwards.items()}
 
     def predict_one(self, image: np.ndarray, name: str, key: str | None = None) -> Prediction:
-        key = key or image_key(image)
-        cache_key = (key, image.shape[:2], name)
-        hit = self.cache.get(cache_key)
-        if hit is not None:
-            return hit
+        return self.predict(image, [name], key)[name]
+
+    def _submit(self, name: str, image: np.ndarray):
+        """Start one forward: on the parallel pool when it runs on ONNX Runtime, else on the torch thread."""
         _, config = self.model(name)
-        pred = self._runner.submit(run_model, self._forwards[name], config, image).result()
-        self.cache.put(cache_key, pred)
-        return pred
+        forward = self._forwards[name]
+        shape = (1, 3, *model_input_size(image.shape[:2], config.get("input_size")))
+        onnx = self._pool is not None and getattr(forward, "kind", lambda _: None)(shape) == "onnx"
+        return (self._pool if onnx else self._runner).submit(run_model, forward, config, image)
 
     def cached(self, image_shape, name: str, key: str) -> Prediction | None:
         return self.cache.get((key, tuple(image_shape[:2]), name))
@@ -183,4 +198,10 @@ class Predictor:
                 ) -> dict[str, Prediction]:
         """Every model (or `names`) on one RGB uint8 image; cached answers are reused."""
         key = key or image_key(image)
-        return {name: self.predict_one(image, name, key) for name in (names or self.names)}
+        names = names or self.names
+        out = {name: self.cache.get((key, image.shape[:2], name)) for name in names}
+        running = {name: self._submit(name, image) for name, hit in out.items() if hit is None}
+        for name, job in running.items():
+            out[name] = job.result()
+            self.cache.put((key, image.shape[:2], name), out[name])
+        return out

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ import torch
 from PIL import Image
 
 from segcompare.errors import UserError
-from segcompare.images import fit_within, image_key, load_image, load_mask
+from segcompare.images import fit_within, image_key, load_image, load_mask, save_png
 from segcompare.inference import LRU, Predictor, model_input_size, prepare, run_model
 
 pytest_plugins = ["conftest_app"]
@@ -114,6 +117,20 @@ def test_load_mask_resizes_with_nearest(tmp_path):
         load_mask(tmp_path / "rgb.png")
 
 
+def test_save_png_is_lossless_named_by_content_and_written_once(tmp_path):
+    folder = tmp_path / "pngs"
+    rgb = np.random.default_rng(0).integers(0, 255, (9, 13, 3), dtype=np.uint8)
+    path = save_png(rgb, folder)
+    with Image.open(path) as im:
+        assert im.format == "PNG" and np.array_equal(np.asarray(im), rgb)
+    assert save_png(rgb.copy(), folder) == path  # same pixels, same file
+    other = rgb.copy()
+    other[0, 0] ^= 1
+    other_path = save_png(other, folder)
+    assert other_path != path
+    assert sorted(str(p) for p in folder.iterdir()) == sorted([path, other_path])  # no temporary files left
+
+
 # --- inference ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("hw,size,out", [((480, 640), [64, 64], (64, 85)), ((640, 480), [64, 96], (85, 64)),
@@ -168,6 +185,46 @@ def test_predictor_loads_lazily_once_and_caches_answers():
     assert len(calls) == 2
     with pytest.raises(UserError, match="unknown model 'c'.*a, b"):
         p.model("c")
+
+
+class Recorded(RedIsClassOne):
+    """A forward that says which path it is settled on (like Backend.kind) and records where and when it ran."""
+
+    def __init__(self, onnx: bool, log: list):
+        super().__init__()
+        self.onnx, self.log = onnx, log
+
+    def kind(self, shape):
+        return "onnx" if self.onnx else None
+
+    def forward(self, x):
+        start = time.perf_counter()
+        time.sleep(0.05)
+        self.log.append((threading.current_thread().name, start, time.perf_counter()))
+        return super().forward(x)
+
+
+def test_predictor_runs_onnx_forwards_side_by_side_and_torch_forwards_on_one_thread(monkeypatch):
+    monkeypatch.setattr("segcompare.inference.Predictor._backend_for", lambda self, model: model)
+    logs = {name: [] for name in "abc"}
+    models = {"a": True, "b": True, "c": False}  # a and b settled on ONNX Runtime, c on torch
+
+    def loader(path, device):
+        return Recorded(models[path], logs[path]), {"input_size": [8, 8]}
+
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[:, 8:, 0] = 255
+    serial = Predictor({n: n for n in models}, loader=loader).predict(image)
+    for log in logs.values():
+        log.clear()
+    p = Predictor({n: n for n in models}, loader=loader, workers=2)
+    parallel = p.predict(image)
+    assert all(np.array_equal(parallel[n].mask, serial[n].mask) for n in models)
+    (ta, sa, ea), (tb, sb, eb), (tc, _, _) = logs["a"][0], logs["b"][0], logs["c"][0]
+    assert ta.startswith("segcompare-onnx") and tb.startswith("segcompare-onnx") and ta != tb
+    assert sa < eb and sb < ea  # the two ONNX forwards overlapped in time
+    assert tc.startswith("segcompare-inference")
+    assert p.threads == max(1, (os.cpu_count() or 1) // 2)
 
 
 def test_lru_drops_the_least_recently_used():
