@@ -83,6 +83,7 @@ def step_app(a, tmp: Path) -> dict:
             "raw_ratio": r"sum of raw forwards .*?ratio ([\d.]+)x",
             "server_ms": r"timed by the server:\s+([\d.]+) ms",
             "server_ratio": r"timed by the server:.*?ratio ([\d.]+)x",
+            "client_ms": r"via gradio_client:\s+([\d.]+) ms",
             "rss_mb": r"peak RSS.*?:\s+([\d.]+) MB"}
     found = {k: float(m.group(1)) for k, p in pats.items() if (m := re.search(p, text))}
     task = re.search(r"^task (.*)$", text, re.M)
@@ -149,10 +150,15 @@ def goals(r: dict) -> list[list[str]]:
     rows = []
     app = r.get("app", {})
     srv, raw = app.get("server_ratio"), app.get("raw_ratio")
-    rows.append(["app: HTTP Compare / sum of the model forwards", "<= 1.15x",
-                 f"{srv:.2f}x (vs the server's own forwards); {raw:.2f}x vs eager forwards in the benchmark process"
-                 if srv and raw else app.get("error", "-")[:200],
-                 verdict(srv, 1.15, higher_is_better=False), app_why(app)])
+    rows.append(["app: Compare through the HTTP API / sum of the models' raw (eager PyTorch) forwards", "<= 1.15x",
+                 f"{raw:.2f}x ({app['e2e_ms']:.0f} ms vs {app['raw_ms']:.0f} ms); {srv:.2f}x the forwards the server "
+                 "timed on its own backend" if srv and raw else app.get("error", "-")[:200],
+                 verdict(raw, 1.15, higher_is_better=False), app_why(app)])
+    start = app.get("startup_s")
+    rows.append(["app: page served after process start, demo checkpoints", "< 3 s",
+                 f"{start:.1f} s" if start else app.get("error", "-")[:200],
+                 verdict(start, 3.0, higher_is_better=False),
+                 "torch is imported after the page is up; Gradio's own import is ~2 s of it" if start else ""])
     inf = [x for x in r.get("inference", {}).get("rows", []) if x.get("default") and x["size"] == "512x512"]
     if inf:
         worst = min(inf, key=lambda x: x["speedup"])
@@ -200,10 +206,10 @@ def app_why(app: dict) -> str:
     if "e2e_ms" not in app:
         return ""
     fixed = app["e2e_ms"] - app["server_ms"]
-    return (f"the task's forwards take {app['server_ms']:.0f} ms on the default backend at the app's working size "
-            f"(eager: {app['raw_ms']:.0f} ms); the other {fixed:.0f} ms are a fixed cost per request (Gradio upload, "
-            "queue and event-stream round trip, decode/resize, softmax and upsampling, PNG overlays for every "
-            "model) that a faster backend cannot shrink, so the ratio grows as the forwards get faster")
+    return (f"the server runs the models on ONNX Runtime, two at a time ({app['server_ms']:.0f} ms of forwards, "
+            f"summed); the other {fixed:.0f} ms are the request itself (upload, Gradio's queue and event stream, "
+            "decode, softmax and upsampling, one PNG overlay per model). Through gradio_client the same call "
+            f"takes {app.get('client_ms', float('nan')):.0f} ms: its event-stream reader sleeps 50 ms between polls")
 
 
 def md_table(header: list[str], rows: list[list]) -> str:
@@ -227,7 +233,8 @@ def other_md(r: dict) -> str:
         rows += [["app cold start (process start -> page served)", f"{app['startup_s']:.1f} s", app.get("task", "")],
                  ["app first Compare (loads every model of the task)", f"{app['first_compare_s']:.2f} s", ""],
                  ["app Compare end-to-end (HTTP API, median)", f"{app['e2e_ms']:.0f} ms",
-                  f"server-timed forwards {app['server_ms']:.0f} ms; eager forwards here {app['raw_ms']:.0f} ms"],
+                  f"server-timed forwards {app['server_ms']:.0f} ms; eager forwards here {app['raw_ms']:.0f} ms; "
+                  f"via gradio_client {app.get('client_ms', float('nan')):.0f} ms"],
                  ["app peak RSS, every model of the task loaded", f"{app['rss_mb']:.0f} MB", ""]]
     ev = r.get("metrics", {}).get("evaluate", {})
     for name, t in ev.items():
