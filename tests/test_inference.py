@@ -50,6 +50,24 @@ def test_transparent_pixels_become_white():
     assert out[0, 0].tolist() == [10, 20, 30] and out[0, 1].tolist() == [255, 255, 255]
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "MPO", "PNG"])
+def test_large_jpegs_decode_at_a_reduced_scale_never_below_max_side(fmt):
+    rgb = np.zeros((1500, 2600, 3), np.uint8)
+    rgb[:, 1300:] = (200, 30, 30)
+    extra = {"save_all": True, "append_images": [Image.fromarray(rgb)]} if fmt == "MPO" else {}
+    data = saved(Image.fromarray(rgb), fmt, **extra)
+    assert Image.open(io.BytesIO(data)).format == fmt
+    full = load_image(data)
+    small = load_image(data, max_side=600)
+    assert full.shape == (1500, 2600, 3)
+    if fmt == "PNG":  # only libjpeg can decode at a smaller scale
+        assert small.shape == full.shape
+    else:
+        assert small.shape == (750, 1300, 3)  # 1/2: 1/4 would be 375 px high, under 600
+        assert abs(int(small[10, 1000, 0]) - 200) < 8 and abs(int(small[10, 300, 0])) < 8
+    assert load_image(data, max_side=4000).shape == full.shape
+
+
 def test_exif_rotation_is_applied():
     im = Image.new("RGB", (8, 4), "red")
     exif = Image.Exif()
