@@ -381,9 +381,9 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
                                  object_fit="contain", elem_id="sc-results")
             with gr.Row():
                 reference = gr.Gallery(label="Your image, ground truth and where models disagree", format="png",
-                                       columns=3, height="auto", object_fit="contain", scale=3,
+                                       columns=3, height="auto", object_fit="contain", scale=1,
                                        elem_id="sc-reference")
-                table = gr.Dataframe(label="Time and score on this image", interactive=False, scale=2,
+                table = gr.Dataframe(label="Time and score on this image", interactive=False, scale=1, wrap=True,
                                      elem_id="sc-table")
 
         with gr.Tab("Leaderboard", id="leaderboard"):
