@@ -98,9 +98,19 @@ class HttpApi:
     def __init__(self, port: int):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
+    def _send(self, method: str, url: str, body: bytes | None = None, headers: dict | None = None):
+        """One request on the kept-alive connection, reopened once if the server closed it while idle."""
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, url, body, headers or {})
+                return self.conn.getresponse()
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                self.conn.close()
+                if attempt == 2:
+                    raise
+
     def _json(self, method: str, url: str, body: bytes, content_type: str):
-        self.conn.request(method, url, body, {"Content-Type": content_type})
-        r = self.conn.getresponse()
+        r = self._send(method, url, body, {"Content-Type": content_type})
         data = r.read()
         if r.status != 200:
             raise SystemExit(f"{method} {url}: HTTP {r.status} {data[:200]!r}")
@@ -117,8 +127,7 @@ class HttpApi:
         image = {"path": self.upload(picture), "meta": {"_type": "gradio.FileData"}}
         body = json.dumps({"data": [image, task, "Overlay", 0.55]}).encode()
         event = self._json("POST", "/gradio_api/call/compare", body, "application/json")["event_id"]
-        self.conn.request("GET", f"/gradio_api/call/compare/{event}")
-        text = self.conn.getresponse().read().decode()
+        text = self._send("GET", f"/gradio_api/call/compare/{event}").read().decode()
         kind, _, data = text.rpartition("event: ")[2].partition("\ndata: ")
         if kind != "complete":
             raise SystemExit(f"/compare answered {kind!r}: {data[:300]}")
