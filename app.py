@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from segcompare import report
 from segcompare import visualize as viz
 from segcompare.catalog import Catalog, Sample, Task, discover
 from segcompare.errors import UserError
-from segcompare.images import MAX_PIXELS, fit_within, image_key, load_image, load_mask, save_png
+from segcompare.images import MAX_PIXELS, fit_within, image_key, load_image, load_mask, remove_older, save_png
 from segcompare.inference import LRU, Predictor
 
 ROOT = Path(__file__).resolve().parent
@@ -38,6 +39,7 @@ SAMPLES_ROOT = ROOT / "assets" / "samples"
 CSS_PATH = ROOT / "assets" / "style.css"
 DISPLAY_MAX_SIDE = 1024
 QUEUE_SIZE = 20  # requests waiting beyond this are told the queue is full
+PNG_MAX_AGE_S, PRUNE_EVERY_S = 3600, 600
 VIEWS = ["Overlay", "Mask", "Correctness", "Confidence"]
 NONE = "(none)"
 MEAN = "mean over classes"
@@ -102,6 +104,7 @@ class App:
         self.png_dir = Path(gr.utils.get_upload_folder()) / f"segcompare-{uuid.uuid4().hex[:12]}"
         self._encoder = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
                                            thread_name_prefix="segcompare-png")
+        self._pruned = time.monotonic()
         self._sample_keys: dict[str, dict[str, Sample]] = {}
         self._views: dict[tuple, object] = {}
 
@@ -156,7 +159,12 @@ class App:
 
     def files(self, items: list[tuple[np.ndarray, str]]) -> list[tuple[str, str]]:
         """(picture, caption) pairs -> (PNG path, caption) pairs for a gallery."""
-        paths = self._encoder.map(lambda item: save_png(item[0], self.png_dir), items)
+        paths = list(self._encoder.map(lambda item: save_png(item[0], self.png_dir), items))
+        # A Space runs for weeks: drop pictures nobody has been shown for an hour, every 10 minutes at most.
+        # (Not Gradio's delete_cache: that also deletes uploads, which are shared by content between servers.)
+        if time.monotonic() - self._pruned > PRUNE_EVERY_S:
+            self._pruned = time.monotonic()
+            remove_older(self.png_dir, PNG_MAX_AGE_S)
         return [(path, caption) for path, (_, caption) in zip(paths, items)]
 
     # --- results views (cached per task: results files don't change while the app runs) ----------------
@@ -345,8 +353,7 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
     if samples_root and Path(samples_root).is_dir():
         gr.set_static_paths([str(samples_root)])
 
-    # delete_cache: a Space runs for weeks; drop this server's pictures and uploads after an hour
-    with gr.Blocks(title="segcompare — which segmentation model is best?", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="segcompare — which segmentation model is best?") as demo:
         demo.segcompare = app  # for tests and benchmarks
         gr.Markdown("# Which segmentation model should I use?\nEach model colours every pixel of a picture by "
                     "what it thinks is there. Compare them on your own picture, or read how they did on the "

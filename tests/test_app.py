@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import struct
+import time
 import zlib
 
 import numpy as np
@@ -87,6 +89,19 @@ def test_mask_view_uses_the_task_palette_and_keeps_the_model_outputs(client, pro
     overlay, _, _ = client.predict("Overlay", 0.0, api_name="/opacity")
     plain = np.asarray(Image.open(path).convert("RGB"))
     assert all(np.array_equal(np.asarray(opened(item)), plain) for item in overlay)  # opacity 0 = the photo
+
+
+def test_gallery_pictures_are_png_files_of_this_server_and_stale_ones_are_pruned(client, server, project):
+    app = server[1].segcompare
+    client.predict(handle_file(str(project / "samples" / "pets" / "cat_001.png")), "pets", api_name="/compare")
+    shown = set(app.png_dir.glob("*.png"))
+    assert len(shown) >= len(task_of(server, "pets").models)
+    stale = app.png_dir / f"{'0' * 32}.png"
+    stale.write_bytes(b"shown two hours ago")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    app._pruned -= 3600  # as if the last sweep was long ago
+    client.predict("Mask", 0.5, api_name="/view")
+    assert not stale.exists() and shown <= set(app.png_dir.glob("*.png"))
 
 
 def test_confidence_and_correctness_views(client, project):
