@@ -16,6 +16,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .errors import UserError
+from .results import unique_labels
 
 ARCHS = {"fcn": "FCN", "deeplabv3": "DeepLabV3", "deeplabv3plus": "DeepLabV3+", "unet": "UNet",
          "unetplusplus": "UNet++", "pspnet": "PSPNet", "fpn": "FPN", "linknet": "LinkNet", "manet": "MA-Net",
@@ -64,19 +65,7 @@ def display_name(result_or_name) -> str:
 
 def model_labels(results: list[dict]) -> list[str]:
     """Display names made unique: two results of one architecture get their checkpoint folder's name."""
-    labels = [display_name(r) for r in results]
-    out = []
-    for r, lab in zip(results, labels):
-        if labels.count(lab) > 1:
-            tail = str(r.get("checkpoint") or "").rstrip("/").rsplit("/", 1)[-1]
-            lab = f"{lab} [{tail}]" if tail else lab
-        out.append(lab)
-    seen: dict[str, int] = {}
-    for i, lab in enumerate(out):  # still equal (same folder name): number them
-        seen[lab] = seen.get(lab, 0) + 1
-        if out.count(lab) > 1:
-            out[i] = f"{lab} #{seen[lab]}"
-    return out
+    return unique_labels([display_name(r) for r in results], results)
 
 
 def model_colors(names) -> dict[str, str]:

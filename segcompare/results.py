@@ -1,4 +1,5 @@
-"""The results.json contract (Contract 4 of DESIGN.md): its format id and the check every reader runs.
+"""The results.json contract (Contract 4 of DESIGN.md): its format id, the check every reader runs, and
+how several results get distinct names.
 
 Kept free of torch: the app reads results files to draw its page before any model (or torch) is loaded.
 """
@@ -22,3 +23,20 @@ def check_results(results, source: str = "results") -> dict:
     if missing:
         raise UserError(f"{source} lacks {', '.join(missing)}; re-run `segcompare evaluate`")
     return results
+
+
+def unique_labels(labels: list[str], results: list[dict]) -> list[str]:
+    """`labels` (one per result) made distinct: a repeated label gets its checkpoint folder's name, and
+    labels still equal after that (same folder name) are numbered."""
+    out = []
+    for r, lab in zip(results, labels):
+        if labels.count(lab) > 1:
+            tail = str(r.get("checkpoint") or "").rstrip("/").rsplit("/", 1)[-1]
+            lab = f"{lab} [{tail}]" if tail else lab
+        out.append(lab)
+    seen: dict[str, int] = {}
+    for i, lab in enumerate(out):
+        seen[lab] = seen.get(lab, 0) + 1
+        if out.count(lab) > 1:
+            out[i] = f"{lab} #{seen[lab]}"
+    return out

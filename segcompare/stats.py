@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from .errors import UserError
-from .results import FORMAT
+from .results import FORMAT, unique_labels
 
 CHUNK = 256  # replicates per matrix product: bounds memory for large test sets
 
@@ -147,14 +147,8 @@ def verdict(a: str, b: str, diff: float, ci_low: float, ci_high: float, win_rate
 
 def _unique_labels(results: list[dict]) -> list[dict]:
     """Give two results of the same model name distinct labels (the checkpoint folder's name)."""
-    labels = [_label(r) for r in results]
-    out = []
-    for r, lab in zip(results, labels):
-        if labels.count(lab) > 1:
-            tail = str(r.get("checkpoint") or "").rstrip("/").rsplit("/", 1)[-1]
-            r = {**r, "label": f"{lab} [{tail or labels.index(lab)}]"}
-        out.append(r)
-    return out
+    labels = unique_labels([_label(r) for r in results], results)
+    return [r if lab == _label(r) else {**r, "label": lab} for r, lab in zip(results, labels)]
 
 
 def compare_all(results: list[dict], n_boot: int = 2000, seed: int = 0) -> list[dict]:

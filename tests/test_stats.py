@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from fake_results import random_cms
 
 from segcompare import metrics as M
 from segcompare import stats
@@ -19,18 +20,6 @@ def make_results(model, per_image_cms, dataset="folder:/data", classes=CLASSES, 
            "split": "test", "classes": list(classes), "num_images": len(cms)}
     res.update(metric_fields(cms.sum(0), None, cms, names))
     return res
-
-
-def random_cms(n, accuracy, seed, k=3, pixels=400):
-    """Per-image matrices of a model that labels a pixel right with probability `accuracy`."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        target = rng.integers(0, k, pixels)
-        wrong = rng.random(pixels) > accuracy
-        pred = np.where(wrong, (target + rng.integers(1, k, pixels)) % k, target)
-        out.append(M.confusion_matrix(torch.from_numpy(pred), torch.from_numpy(target), k).numpy())
-    return np.stack(out)
 
 
 def test_large_difference_excludes_zero():
