@@ -31,7 +31,8 @@ from segcompare import report
 from segcompare import visualize as viz
 from segcompare.catalog import Catalog, Sample, Task, discover
 from segcompare.errors import UserError
-from segcompare.images import MAX_PIXELS, fit_within, image_key, load_image, load_mask, remove_older, save_png
+from segcompare.files import remove_older
+from segcompare.images import MAX_PIXELS, fit_within, image_key, load_image, load_mask, save_png
 from segcompare.inference import LRU, Predictor
 
 ROOT = Path(__file__).resolve().parent

@@ -2,19 +2,18 @@
 
 Loading never executes code and never unpickles: the config names a registry model, the model is built
 from the zoo, and the weights come from safetensors after their names and shapes are checked.
-Writes are atomic per file (temp file + `os.replace`), so a killed process never leaves half a file.
+Writes are atomic per file (`segcompare.files`), so a killed process never leaves half a file.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UserError
+from .files import atomic_write_bytes, atomic_write_json
 
 if TYPE_CHECKING:  # torch is imported where weights are touched: reading configs (the app's page) needs no torch
     import torch
@@ -23,29 +22,6 @@ FORMAT = "segcompare/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 MAX_CLASSES = 65_536
 MAX_INPUT_SIDE = 4096  # inference resizes every picture to input_size: a huge one would exhaust memory
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; checkpoints are meant to be shared
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: str | Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode())
 
 
 def save_checkpoint(model, directory: str | Path, meta: dict | None = None,

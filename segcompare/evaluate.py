@@ -327,7 +327,7 @@ def remap_results(results: dict, mapping, new_classes: list[str]) -> dict:
 
 def write_results(results: dict, path) -> Path:
     """Write results JSON atomically (temp file + rename); NaN is written as null."""
-    from .checkpoint import atomic_write_json
+    from .files import atomic_write_json
 
     path = Path(path)
     check_results(results, str(path))

@@ -12,7 +12,6 @@ import hashlib
 import io
 import os
 import threading
-import time
 import warnings
 from pathlib import Path
 
@@ -180,15 +179,3 @@ def save_png(rgb: np.ndarray, folder: str | Path) -> str:
         os.replace(tmp, path)
     return str(path)
 
-
-def remove_older(folder: str | Path, seconds: float) -> int:
-    """Delete the files in `folder` not modified (or re-saved by `save_png`) for `seconds`; returns how many."""
-    now, removed = time.time(), 0
-    for path in Path(folder).glob("*"):
-        try:
-            if path.is_file() and now - path.stat().st_mtime > seconds:
-                path.unlink()
-                removed += 1
-        except OSError:  # deleted meanwhile by another thread, or not ours to delete
-            pass
-    return removed

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_write_bytes, atomic_write_json, save_checkpoint
+from .checkpoint import save_checkpoint
 from .errors import UserError
+from .files import atomic_write_bytes, atomic_write_json
 from .train_config import DEFAULT_SIZE, TrainConfig, resolve_config
 from .train_state import find_last, read_last, set_rng_state, write_last
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import atomic_write_bytes, atomic_write_json
 from .errors import UserError
+from .files import STALE_TEMP_S, atomic_write_bytes, atomic_write_json, remove_older
 
 LAST, OLD = "last", ".last.old"
 
@@ -105,6 +105,7 @@ def write_last(out: Path, save_model, optimizer, state: dict) -> Path:
             last.rename(old)
         tmp.rename(last)
         shutil.rmtree(old, ignore_errors=True)
+        remove_older(out, STALE_TEMP_S, ".last.tmp-*")  # a killed run's half-written state
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise UserError(f"cannot write the training state to {out}: {e.strerror or e} (disk full or "

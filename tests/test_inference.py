@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from segcompare.errors import UserError
-from segcompare.images import fit_within, image_key, load_image, load_mask, remove_older, save_png
+from segcompare.images import fit_within, image_key, load_image, load_mask, save_png
 from segcompare.inference import LRU, Predictor, model_input_size, prepare, run_model
 
 pytest_plugins = ["conftest_app"]
@@ -147,16 +147,6 @@ def test_save_png_is_lossless_named_by_content_and_written_once(tmp_path):
     other_path = save_png(other, folder)
     assert other_path != path
     assert sorted(str(p) for p in folder.iterdir()) == sorted([path, other_path])  # no temporary files left
-
-
-def test_remove_older_deletes_only_stale_files(tmp_path):
-    stale, fresh = tmp_path / "stale.png", tmp_path / "fresh.png"
-    stale.write_bytes(b"x")
-    fresh.write_bytes(b"y")
-    os.utime(stale, (time.time() - 7200, time.time() - 7200))
-    assert remove_older(tmp_path, 3600) == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["fresh.png"]
-    assert remove_older(tmp_path / "missing", 3600) == 0
 
 
 # --- inference ---------------------------------------------------------------------------------------------
