@@ -525,6 +525,7 @@ def main(argv=None) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT or 7860)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own startup checks, one line per request
     demo = build_demo(args.checkpoints)
     demo.launch(server_port=args.port, prevent_thread_lock=True, **launch_options())
     # the page is up: import torch now (1-2 s) instead of on the first Compare; no weights are read yet

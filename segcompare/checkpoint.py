@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UserError
-from .files import atomic_write_bytes, atomic_write_json
+from .files import atomic_write_files, json_bytes
 
 if TYPE_CHECKING:  # torch is imported where weights are touched: reading configs (the app's page) needs no torch
     import torch
@@ -51,8 +51,9 @@ def save_checkpoint(model, directory: str | Path, meta: dict | None = None,
     if len(config["classes"]) != model.num_classes:
         raise ValueError(f"{len(config['classes'])} class names for a {model.num_classes}-class model")
     try:
-        atomic_write_bytes(directory / WEIGHTS, save(state, metadata={"format": "pt"}))
-        atomic_write_json(directory / CONFIG, config)
+        # weights and config change together: a kill never pairs new weights with an old config
+        atomic_write_files({directory / WEIGHTS: save(state, metadata={"format": "pt"}),
+                            directory / CONFIG: json_bytes(config)})
     except OSError as e:
         raise UserError(f"cannot write checkpoint to {directory}: {e.strerror or e}") from None
     return directory

@@ -20,7 +20,33 @@ os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
+    atomic_write_files({path: data})
+
+
+def atomic_write_files(contents: dict) -> None:
+    """Write {path: bytes} so the files change together as nearly as a file system allows: every temp file
+    is written and synced first, then all are renamed in one pass. A kill can then fall only between two
+    renames (microseconds), not between two whole writes (a checkpoint's weights and its config)."""
+    pending: list[tuple[str, Path]] = []
+    try:
+        for path, data in contents.items():
+            path = Path(path)
+            pending.append((_write_temp(path, data), path))
+        while pending:
+            tmp, path = pending[0]
+            os.replace(tmp, path)
+            pending.pop(0)
+    except BaseException:
+        for tmp, _ in pending:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    for path in contents:
+        remove_older(Path(path).parent, STALE_TEMP_S, f".{Path(path).name}.*.tmp")
+
+
+def _write_temp(path: Path, data: bytes) -> str:
+    """A synced temp file next to `path` holding `data` (removed again if the write fails)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -29,16 +55,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.unlink(tmp)
         raise
-    remove_older(path.parent, STALE_TEMP_S, f".{path.name}.*.tmp")
+    return tmp
 
 
 def atomic_write_json(path: str | Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode())
+    atomic_write_bytes(path, json_bytes(obj))
+
+
+def json_bytes(obj) -> bytes:
+    return (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode()
 
 
 def remove_older(folder: str | Path, seconds: float, pattern: str = "*") -> int:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from segcompare.files import STALE_TEMP_S, atomic_write_bytes, atomic_write_json, remove_older
+from segcompare.files import STALE_TEMP_S, atomic_write_bytes, atomic_write_files, atomic_write_json, remove_older
 from segcompare.train_state import write_last
 
 
@@ -25,6 +25,17 @@ def test_atomic_write_replaces_the_file_and_leaves_no_temp(tmp_path):
     with pytest.raises(ValueError):  # NaN is not JSON: nothing written, no temp left
         atomic_write_json(tmp_path / "bad.json", {"x": float("nan")})
     assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors"]
+
+
+def test_files_written_together_change_together_or_not_at_all(tmp_path):
+    weights, config = tmp_path / "model.safetensors", tmp_path / "config.json"
+    atomic_write_files({weights: b"w1", config: b"c1"})
+    with pytest.raises(TypeError):  # the second file cannot be written: the first must not change either
+        atomic_write_files({weights: b"w2", config: {"not": "bytes"}})
+    assert weights.read_bytes() == b"w1" and config.read_bytes() == b"c1"
+    assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors"]  # no temp files left
+    atomic_write_files({weights: b"w2", config: b"c2"})
+    assert weights.read_bytes() == b"w2" and config.read_bytes() == b"c2"
 
 
 def test_a_later_write_sweeps_a_killed_writes_leftover_but_not_a_write_under_way(tmp_path):
