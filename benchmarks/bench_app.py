@@ -13,7 +13,7 @@ Starts `python app.py` as a child process and reports, in one run on the same ma
     requests (interleaved, so both see the same machine load); goal: HTTP end-to-end <= 1.15x that sum;
   - the sum of the forwards the server timed (its own backend: ONNX Runtime, models side by side), to show
     what the request costs beyond the models;
-  - the server's peak resident memory (VmHWM) with every model loaded.
+  - the server's peak resident memory (VmHWM) with the task's models loaded, then with every task's.
 Without --checkpoints it uses ./checkpoints, or else builds two random-weight demo-sized models in a temp dir.
 """
 
@@ -219,6 +219,12 @@ def main() -> None:
             client.predict(handle_file(str(pictures[1 + args.runs + i])), task.name, api_name="/compare")
             via_client.append((time.perf_counter() - t) * 1000)
         rss = peak_rss_mb(proc.pid)
+        others = [t for t in catalog.tasks if t.name != task.name]
+        for other in others:  # then every other task's models too: the whole demo in memory
+            picture = other.samples[0].image if other.samples else pictures[0]
+            client.predict(handle_file(str(picture)), other.name, api_name="/compare")
+        rss_all = peak_rss_mb(proc.pid)
+        loaded = sum(len(t.models) for t in catalog.tasks)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -235,7 +241,8 @@ def main() -> None:
           f"(goal <= 1.15x)")
     print(f"sum of forwards timed by the server:    {srv:.0f} ms (median)  -> ratio {e2e_ms / srv:.2f}x "
           f"({e2e_ms - srv:.0f} ms beyond them)")
-    print(f"server peak RSS, all models loaded:     {rss:.0f} MB")
+    print(f"server peak RSS, the task's models:     {rss:.0f} MB")
+    print(f"server peak RSS, all {loaded} models loaded:  {rss_all:.0f} MB ({len(catalog.tasks)} tasks)")
 
 
 if __name__ == "__main__":
