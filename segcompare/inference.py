@@ -180,9 +180,6 @@ class Predictor:
         return {name: {"kinds": {"x".join(map(str, k)): v for k, v in getattr(f, "kinds", {}).items()},
                        "reasons": dict(getattr(f, "reasons", {}))} for name, f in self._forwards.items()}
 
-    def predict_one(self, image: np.ndarray, name: str, key: str | None = None) -> Prediction:
-        return self.predict(image, [name], key)[name]
-
     def _submit(self, name: str, image: np.ndarray):
         """Start one forward: on the parallel pool when it runs on ONNX Runtime, else on the torch thread."""
         _, config = self.model(name)
@@ -190,9 +187,6 @@ class Predictor:
         shape = (1, 3, *model_input_size(image.shape[:2], config.get("input_size")))
         onnx = self._pool is not None and getattr(forward, "kind", lambda _: None)(shape) == "onnx"
         return (self._pool if onnx else self._runner).submit(run_model, forward, config, image)
-
-    def cached(self, image_shape, name: str, key: str) -> Prediction | None:
-        return self.cache.get((key, tuple(image_shape[:2]), name))
 
     def predict(self, image: np.ndarray, names: list[str] | None = None, key: str | None = None
                 ) -> dict[str, Prediction]:

@@ -222,8 +222,7 @@ class Recorded(RedIsClassOne):
         return super().forward(x)
 
 
-def test_predictor_runs_onnx_forwards_side_by_side_and_torch_forwards_on_one_thread(monkeypatch):
-    monkeypatch.setattr("segcompare.inference.Predictor._backend_for", lambda self, model: model)
+def test_predictor_runs_onnx_forwards_side_by_side_and_torch_forwards_on_one_thread():
     logs = {name: [] for name in "abc"}
     models = {"a": True, "b": True, "c": False}  # a and b settled on ONNX Runtime, c on torch
 
