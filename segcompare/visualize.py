@@ -63,8 +63,13 @@ def _weight(alpha: float) -> int:
     return round(float(np.clip(alpha, 0.0, 1.0)) * 256)
 
 
+def _preweight(colors: np.ndarray, a: int) -> np.ndarray:
+    """colors * a + 128 in uint16: the colour side of `_mix`, with the rounding term."""
+    return colors.astype(np.uint16) * a + 128
+
+
 def _mix(image: np.ndarray, weighted_colors: np.ndarray, a: int) -> np.ndarray:
-    """(image * (256 - a) + weighted_colors) / 256, where weighted_colors already holds colors * a + 128."""
+    """(image * (256 - a) + weighted_colors) / 256, weighted_colors from `_preweight`."""
     out = image.astype(np.uint16)
     out *= 256 - a
     out += weighted_colors
@@ -75,10 +80,7 @@ def _mix(image: np.ndarray, weighted_colors: np.ndarray, a: int) -> np.ndarray:
 def blend(image: np.ndarray, colors: np.ndarray, alpha: float, where: np.ndarray | None = None) -> np.ndarray:
     """(1 - alpha) * image + alpha * colors, only where `where` is true (everywhere by default)."""
     a = _weight(alpha)
-    weighted = colors.astype(np.uint16)
-    weighted *= a
-    weighted += 128
-    out = _mix(image, weighted, a)
+    out = _mix(image, _preweight(colors, a), a)
     if where is not None:
         out = np.where(where[..., None], out, image)
     return out
@@ -95,7 +97,7 @@ def overlay(image: np.ndarray, mask: np.ndarray, palette, alpha: float = 0.5,
             ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """Class colours over the image at opacity `alpha`; ignored pixels show the image untouched."""
     a, mask = _weight(alpha), np.asarray(mask, np.uint8)
-    lut = _lut(np.asarray(palette, np.uint8).reshape(-1, 3)).astype(np.uint16) * a + 128  # colours pre-weighted
+    lut = _preweight(_lut(np.asarray(palette, np.uint8).reshape(-1, 3)), a)  # 256 entries, not every pixel
     out = _mix(image, lut[mask], a)
     if 0 <= ignore_index < 256:
         ignored = mask == ignore_index
