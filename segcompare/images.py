@@ -164,7 +164,9 @@ def save_png(rgb: np.ndarray, folder: str | Path) -> str:
     zlib level 1: ~15% faster than Pillow's default on photo overlays for files ~6% larger (lossless
     either way; the time goes into Pillow's per-row filter search, not zlib). Named by content, so a picture
     shown again (another session, the same view) reuses its file; written to a temporary name first,
-    so a reader never sees half a file. Pillow releases the GIL while encoding, so threads can share it.
+    so a reader never sees half a file (not `files.atomic_write_bytes`: a cache picture needs no fsync on
+    the request path, and its folder is pruned as a whole). Pillow releases the GIL while encoding, so
+    threads can share it.
     """
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb)).save(buf, "PNG", compress_level=1)
@@ -178,4 +180,3 @@ def save_png(rgb: np.ndarray, folder: str | Path) -> str:
         tmp.write_bytes(data)
         os.replace(tmp, path)
     return str(path)
-
