@@ -99,19 +99,20 @@ def curves(probs: np.ndarray, labels: np.ndarray, classes: list[str], points: in
     for k, name in enumerate(classes):
         positive = labels == k
         scores = probs[:, k] if probs.size else np.zeros(0)
-        r = roc_curve(scores, positive) if scores.size else None
-        if r is None:
-            roc[name] = {"fpr": [], "tpr": [], "auc": None}
-        else:
-            keep = thin(len(r[0]), points)
-            roc[name] = {"fpr": _rounded(r[0][keep]), "tpr": _rounded(r[1][keep]), "auc": r[2]}
-        p = pr_curve(scores, positive) if scores.size else None
-        if p is None:
-            pr[name] = {"precision": [], "recall": [], "ap": None}
-        else:
-            keep = thin(len(p[0]), points)
-            pr[name] = {"precision": _rounded(p[0][keep]), "recall": _rounded(p[1][keep]), "ap": p[2]}
+        roc[name] = _thinned(roc_curve(scores, positive) if scores.size else None, ("fpr", "tpr", "auc"), points)
+        pr[name] = _thinned(pr_curve(scores, positive) if scores.size else None, ("precision", "recall", "ap"),
+                            points)
     return roc, pr
+
+
+def _thinned(curve, keys: tuple[str, str, str], points: int) -> dict:
+    """(x, y, area) from roc_curve / pr_curve -> {x: [...], y: [...], area} with at most ~`points` points
+    (empty with area None when there is no curve)."""
+    x, y, area = keys
+    if curve is None:
+        return {x: [], y: [], area: None}
+    keep = thin(len(curve[0]), points)
+    return {x: _rounded(curve[0][keep]), y: _rounded(curve[1][keep]), area: curve[2]}
 
 
 def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> dict:
