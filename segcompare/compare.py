@@ -50,6 +50,16 @@ def train_run(exp: Experiment, run: Run, device: str, overrides: dict, skip_exis
     return fit(TrainConfig.from_dict(options))
 
 
+def record_provenance(run_dir: Path, provenance: dict) -> None:
+    """Write the experiment's `provenance:` into the checkpoint's config.json (evaluate copies it to results)."""
+    from .checkpoint import CONFIG, read_config
+    from .files import atomic_write_json
+
+    config = read_config(run_dir)
+    config["provenance"] = dict(provenance)
+    atomic_write_json(run_dir / CONFIG, config)
+
+
 def evaluate_run(exp: Experiment, run_dir: Path, device: str) -> Path:
     from .evaluate import evaluate, summary_line, write_results
 
@@ -135,6 +145,8 @@ def compare(config_path: str | Path, only: list[str] | None = None, skip_existin
             paths.append(run_dir / "results.json")
             continue
         run_dir = train_run(exp, run, device, overrides, skip_existing)
+        if exp.provenance:
+            record_provenance(run_dir, exp.provenance)
         paths.append(evaluate_run(exp, run_dir, device))
     if exp.samples:
         export_gallery(exp)

