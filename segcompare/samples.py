@@ -22,7 +22,10 @@ def export_samples(dataset: str, out_dir: str | Path, count: int = 8, split: str
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for i in range(min(count, len(ds))):
+    n = min(count, len(ds))
+    # spread over the split: the first few images of a list are often one breed or one stretch of video
+    picks = sorted({round(j * (len(ds) - 1) / max(n - 1, 1)) for j in range(n)})
+    for i in picks:
         image, mask = ds[i]
         rgb = (image.permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
         name = ds.name(i)

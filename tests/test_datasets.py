@@ -395,3 +395,21 @@ def test_any_image_mode_loads_as_rgb(tree, mode, ext):
     for size in (None, (4, 6)):  # (4, 6) lets JPEG decode at reduced scale
         img, mask = get_dataset(spec, size=size, normalize=False, cache=False)[0]
         assert img.shape[0] == 3 and img.shape[1:] == mask.shape
+
+
+def test_folder_test_from_val_carves_the_end_of_val_in_name_order(tmp_path):
+    """CamVid ships train/val only: test_from_val=F takes the last fraction F of val (frames in time order)."""
+    import shutil
+
+    root = make_folder(tmp_path / "camvid", n=5)
+    shutil.rmtree(root / "test")
+    spec = f"folder:{root}"
+    with pytest.raises(UserError, match="no test split"):
+        get_dataset(spec, "test")
+    val = get_dataset(spec, "val", test_from_val=0.4)
+    test = get_dataset(spec, "test", test_from_val=0.4)
+    assert [val.name(i) for i in range(len(val))] == ["img0", "img1", "img2"]
+    assert [test.name(i) for i in range(len(test))] == ["img3", "img4"]
+    assert len(get_dataset(spec, "train", test_from_val=0.4)) == 5  # train is untouched
+    with pytest.raises(UserError, match="test_from_val must be a fraction between 0 and 1"):
+        get_dataset(spec, "test", test_from_val=1.5)
