@@ -26,7 +26,9 @@ ENCODER_WORDS = {"resnet": "ResNet", "resnext": "ResNeXt", "mobilenet": "MobileN
                  "mit": "MiT", "mobileone": "MobileOne", "regnetx": "RegNetX", "regnety": "RegNetY",
                  "convnext": "ConvNeXt", "vgg": "VGG", "densenet": "DenseNet", "large": "Large", "small": "Small"}
 TIMM_NAMES = {"mobilenetv3_small_100": "MobileNet-V3-Small", "mobilenetv3_large_100": "MobileNet-V3-Large",
-              "mobilenetv2_100": "MobileNet-V2", "efficientnet_b0": "EfficientNet-B0"}
+              "mobilenetv2_100": "MobileNet-V2", "efficientnet_b0": "EfficientNet-B0",
+              "tf_efficientnet_lite0": "EfficientNet-Lite0", "tf_efficientnet_lite1": "EfficientNet-Lite1",
+              "tf_efficientnet_lite2": "EfficientNet-Lite2"}
 PALETTE = qualitative.Plotly + qualitative.Dark24
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
 

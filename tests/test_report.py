@@ -56,6 +56,7 @@ def write(tmp_path, res, folder=None, name="results.json"):
     ("segformer_mit_b0", "SegFormer (MiT-B0)"),
     ("lraspp_mobilenet_v3_large", "LR-ASPP (MobileNet-V3-Large)"),
     ("unet_tu-convnext_tiny", "UNet (convnext_tiny)"),
+    ("fcn_tu-tf_efficientnet_lite0", "FCN (EfficientNet-Lite0)"),
     ("my_custom_net", "my_custom_net"),
 ])
 def test_display_name(name, expected):
