@@ -228,12 +228,18 @@ class Backend:
         self._cl_model = None
         self._cl_ok: bool | None = None
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)  # notified whenever an export job records its outcome
         self._key: str | None = None
         self._onnx = mode == "auto" and onnxruntime_available()
         if mode == "auto" and not self._onnx:
             self.reasons["onnx"] = "onnxruntime is not installed"
 
     # --- public -------------------------------------------------------------------------------------------
+
+    def wait_exports(self, timeout: float | None = None) -> bool:
+        """Block until no export is pending (True), or until `timeout` seconds pass (False)."""
+        with self._settled:
+            return self._settled.wait_for(lambda: "pending" not in self._targets.values(), timeout)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "eager":
@@ -447,8 +453,9 @@ class _ExportJob:
         if not isinstance(state, Path):
             b.reasons[f"onnx {self.target}"] = state
             log.info("%s: %s graph: %s", b.model_name, self.target, state)
-        with b._lock:
+        with b._settled:
             b._targets[self.target] = state
+            b._settled.notify_all()
 
 
 def _fmt(shape: tuple) -> str:

@@ -119,10 +119,7 @@ def test_background_export_serves_eager_until_ready(tmp_path):
     b = Backend(model, cache_dir=tmp_path, background=True)
     x = torch.randn(*ODD)
     torch.testing.assert_close(run(b, x), eager(model, x), atol=1e-5, rtol=1e-5)
-    for _ in range(1200):  # the export thread finishes on its own; wait for it, not for a time
-        if b._targets.get("dynamic") != "pending":
-            break
-        time.sleep(0.1)
+    assert b.wait_exports(timeout=3600)  # the export thread signals when it is done (the timeout only guards a hang)
     assert isinstance(b._targets["dynamic"], type(tmp_path)), b._targets
     run(b, x)
     assert b.kind(ODD) == "onnx"
