@@ -10,7 +10,6 @@ per figure and a single self-contained report.html that opens offline. The plotl
 from __future__ import annotations
 
 import html
-import json
 import math
 import re
 from datetime import datetime, timezone
@@ -35,7 +34,8 @@ from .figures import (
     row_normalize,
     training_figure,
 )
-from .results import check_results
+from .formats.history import read_history_file
+from .formats.results import read_results_file
 
 __all__ = ["load_results", "find_results", "check_comparable", "display_name", "model_labels", "model_colors",
            "leaderboard", "leaderboard_markdown", "top_confusions", "verdict_lines", "read_history",
@@ -53,18 +53,7 @@ COLUMNS = {"Model": None, "mIoU (%)": 1, "Pixel acc. (%)": 1, "Boundary IoU (%)"
 
 def load_results(path) -> dict:
     """Read one results.json and check its format (UserError naming the file on any problem)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / RESULTS_FILE
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"no results file {path}; run `segcompare evaluate --out {path}` first") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read results file {path}: {getattr(e, 'strerror', None) or e}") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON (line {e.lineno}: {e.msg}); re-run `segcompare evaluate`") from None
-    return check_results(results, str(path))
+    return read_results_file(path)
 
 
 def find_results(paths) -> list[Path]:
@@ -111,22 +100,7 @@ def read_history(checkpoint_dir) -> list[dict]:
     epochs, and the last record of an epoch wins.
     """
     path = Path(checkpoint_dir)
-    path = path / HISTORY_FILE if path.is_dir() else path
-    if not path.is_file():
-        return []
-    lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    rows = []
-    for i, line in enumerate(lines):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
-                break
-            raise UserError(f"{path} line {i + 1} is not JSON; delete that line or the file") from None
-    by_epoch = {}
-    for n, row in enumerate(r for r in rows if isinstance(r, dict)):
-        by_epoch[row.get("epoch", n)] = row
-    return list(by_epoch.values())
+    return read_history_file(path / HISTORY_FILE if path.is_dir() else path)
 
 
 # --- the table --------------------------------------------------------------------------------------------
