@@ -42,6 +42,8 @@ def check_state_json(state, source: str) -> dict:
         check_history_row(row, source)
     need(isinstance(state.get("scheduler"), dict), source, "scheduler", "a mapping (the scheduler's state)",
          state.get("scheduler"))
+    need(state.get("config") is None or isinstance(state["config"], dict), source, "config",
+         "a mapping of training options", state.get("config"))
     rng = state.get("rng")
     need(isinstance(rng, dict) and isinstance(rng.get("numpy"), list) and len(rng["numpy"]) == 5
          and isinstance(rng.get("python"), list) and len(rng["python"]) == 3, source, "rng",
