@@ -36,6 +36,7 @@ from .figures import (
 )
 from .formats.history import read_history_file
 from .formats.results import read_results_file
+from .report_assets import ensure_plotly_js, save_figure, save_text
 
 __all__ = ["load_results", "find_results", "check_comparable", "display_name", "model_labels", "model_colors",
            "leaderboard", "leaderboard_markdown", "top_confusions", "verdict_lines", "read_history",
@@ -343,18 +344,16 @@ def write_report(results_paths, out_dir, n_boot: int = 2000) -> Path:
     except OSError as e:
         raise UserError(f"cannot create report folder {out}: {e.strerror or e}") from None
     df = leaderboard(results)
-    df.to_csv(out / "leaderboard.csv", index=False)
-    (out / "leaderboard.md").write_text(leaderboard_markdown(df), encoding="utf-8")
+    save_text(out / "leaderboard.csv", df.to_csv(index=False))
+    save_text(out / "leaderboard.md", leaderboard_markdown(df))
     histories = {lab: h for lab, p in zip(labels, paths) if (h := read_history(p.parent))}
     figs = _figures(results, labels, histories)
     for old in (out / "figures").glob("*.html"):  # a previous report's figures (other models) would mislead
         old.unlink()
-    for stem, _, fig, _ in figs:  # one plotly.min.js beside them, not one copy per file
-        fig.write_html(out / "figures" / f"{stem}.html", include_plotlyjs="directory", full_html=True,
-                       config={"displaylogo": False})
+    ensure_plotly_js(out / "figures")  # one plotly.min.js beside them, not one copy per file
+    for stem, _, fig, _ in figs:
+        save_figure(fig, out / "figures" / f"{stem}.html")
     sections = [(title, _figure_html(fig, i == 0), note) for i, (_, title, fig, note) in enumerate(figs)]
     confusions = {lab: top_confusions(r) for r, lab in zip(results, labels)}
     page = _page(results, df, verdict_lines(results, n_boot=n_boot), sections, confusions, n_boot)
-    path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return save_text(out / "report.html", page)
