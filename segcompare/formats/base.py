@@ -6,15 +6,13 @@ import json
 import math
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import FormatError
 
 MAX_JSON_BYTES = 8 * 1024 * 1024  # a results.json with a 1000-image per-image table is < 1 MB
 MAX_DEPTH = 32  # segcompare writes at most ~6 levels; a deeper file is damaged or hostile
 MAX_ITEMS = 2_000_000  # values in one file (walked without recursion)
-
-
-class FormatError(UserError):
-    """A file that segcompare reads is malformed: one line naming the file, the field and the bad value."""
+__all__ = ["FormatError", "MAX_DEPTH", "MAX_ITEMS", "MAX_JSON_BYTES", "check_depth", "loads_json", "read_json",
+           "read_text"]
 
 
 def show(value, limit: int = 60) -> str:
