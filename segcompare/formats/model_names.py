@@ -23,8 +23,8 @@ _lock = threading.Lock()
 def check_model_name(name, source: str = "config", registry: bool = False) -> str:
     """The name if it is a plain model name (and, with `registry`, one the zoo can build)."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name.lower()):
-        raise FormatError(f"{source}: model name must be a registry name such as unet_resnet34 (letters, digits, "
-                          f"_ . -; no ':' or '/' sources), got {show(name)}; see `segcompare models`")
+        raise FormatError(f"{source}: unknown model {show(name)}: a model name is a registry name such as "
+                          "unet_resnet34 (letters, digits, _ . -; no ':' or '/' sources); see `segcompare models`")
     if registry:
         from ..models import model_info
 
