@@ -9,6 +9,7 @@ written with numpy, so most tests need no model.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -175,7 +176,7 @@ def test_report_on_malformed_results_exits_2_with_one_line(tmp_path, capsys, pro
     path.parent.mkdir()
     data = BAD_RESULTS[probe]
     path.write_text(data if isinstance(data, str) else json.dumps(data))
-    assert main(["report", str(path), "--out", str(tmp_path / "rep")]) == 2
+    assert main(["report", "--results", str(path), "--out", str(tmp_path / "rep")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
 
@@ -403,27 +404,24 @@ def test_full_disk_in_report_is_one_line_and_keeps_no_truncated_asset(tmp_path, 
 
     from test_report import make_results
 
-    import segcompare.files as files
-
     res = tmp_path / "m" / "results.json"
     res.parent.mkdir()
     res.write_text(json.dumps(make_results("fcn_mobilenet_v3_small")))
-    real = files._write_temp
+    real = os.fsync
 
-    def full(path, data):  # the disk fills up half-way through the big script
-        if path.name == "plotly.min.js":
-            real(path, data[: len(data) // 2])
+    def full(fd):  # the disk fills up while plotly.min.js is being written (its data never lands)
+        if ".plotly.min.js." in os.readlink(f"/proc/self/fd/{fd}"):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(path, data)
+        return real(fd)
 
-    monkeypatch.setattr(files, "_write_temp", full)
-    assert main(["report", str(res), "--out", str(tmp_path / "rep")]) == 2
+    monkeypatch.setattr(os, "fsync", full)
+    assert main(["report", "--results", str(res), "--out", str(tmp_path / "rep")]) == 2
     err = capsys.readouterr().err.strip()
     assert "No space left on device" in err and "\n" not in err
     assert not (tmp_path / "rep" / "figures" / "plotly.min.js").exists()
     assert not [p for p in (tmp_path / "rep" / "figures").iterdir() if p.name.startswith(".")]  # no temp left
-    monkeypatch.setattr(files, "_write_temp", real)
-    assert main(["report", str(res), "--out", str(tmp_path / "rep")]) == 0
+    monkeypatch.setattr(os, "fsync", real)
+    assert main(["report", "--results", str(res), "--out", str(tmp_path / "rep")]) == 0
     from plotly.offline import get_plotlyjs
 
     assert (tmp_path / "rep" / "figures" / "plotly.min.js").read_text() == get_plotlyjs()
