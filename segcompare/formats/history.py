@@ -40,11 +40,13 @@ def read_history_file(path) -> list[dict]:
     for i, line in enumerate(lines):
         where = f"{path} line {i + 1}"
         try:
-            rows.append(check_history_row(loads_json(line, where), where))
-        except FormatError:
+            row = loads_json(line, where)
+        except FormatError as e:
             if i == len(lines) - 1:
                 break
-            raise
+            raise FormatError(f"{where} is not JSON ({str(e).removeprefix(where + ' ')}); delete that line or "
+                              "the file") from None
+        rows.append(check_history_row(row, where))
     by_epoch = {}
     for n, row in enumerate(rows):
         by_epoch[row.get("epoch", n)] = row
