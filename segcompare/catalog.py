@@ -23,6 +23,9 @@ from .visualize import get_palette
 ENV_VAR = "SEGCOMPARE_CHECKPOINTS"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 MASK_SUFFIX = "_mask"
+# A source's files are untrusted: the formats layer refuses what it can name (UserError); the rest is a
+# net so that one odd checkpoint is listed with its reason instead of stopping the page.
+SKIPPED = (UserError, OSError, ValueError, TypeError, KeyError, IndexError, RecursionError)
 
 
 @dataclass
@@ -156,6 +159,13 @@ def _label_models(models: list[ModelEntry]) -> None:
         m.label = label
 
 
+def _reason(path: Path, e: Exception) -> str:
+    """One line saying which checkpoint was skipped and why."""
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    text = text if isinstance(e, UserError) else f"{type(e).__name__}: {text}"
+    return text if str(path) in text else f"{path}: {text}"
+
+
 def discover(sources, samples_root: str | Path | None = None) -> Catalog:
     """Every task the sources hold (reads configs and results, never weights)."""
     groups: dict[tuple, list[tuple[Path, dict]]] = {}
@@ -164,7 +174,7 @@ def discover(sources, samples_root: str | Path | None = None) -> Catalog:
     for source in parse_sources(sources):
         try:
             dirs = checkpoint_dirs(source)
-        except UserError as e:
+        except (UserError, OSError) as e:
             problems.append(f"{source}: {e}")
             continue
         for path, folder_task in dirs:
@@ -173,8 +183,8 @@ def discover(sources, samples_root: str | Path | None = None) -> Catalog:
             seen.add(path.resolve())
             try:
                 config = read_config(path)
-            except UserError as e:
-                problems.append(str(e))
+            except SKIPPED as e:
+                problems.append(_reason(path, e))
                 continue
             name = folder_task or task_name(config.get("dataset"), path)
             groups.setdefault((name, tuple(config.get("classes") or [])), []).append((path, config))
@@ -187,8 +197,8 @@ def discover(sources, samples_root: str | Path | None = None) -> Catalog:
         for path, config in members:
             try:
                 models.append(_entry(path, config, name))
-            except UserError as e:
-                problems.append(str(e))
+            except SKIPPED as e:
+                problems.append(_reason(path, e))
         if not models:
             continue
         _label_models(models)

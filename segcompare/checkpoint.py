@@ -7,7 +7,6 @@ Writes are atomic per file (`segcompare.files`), so a killed process never leave
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,8 +19,7 @@ if TYPE_CHECKING:  # torch is imported where weights are touched: reading config
 
 FORMAT = "segcompare/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
-MAX_CLASSES = 65_536
-MAX_INPUT_SIDE = 4096  # inference resizes every picture to input_size: a huge one would exhaust memory
+MAX_CONFIG_BYTES = 2 * 1024 * 1024  # a config with 65 536 class names and colours fits easily
 
 
 def save_checkpoint(model, directory: str | Path, meta: dict | None = None,
@@ -60,32 +58,14 @@ def save_checkpoint(model, directory: str | Path, meta: dict | None = None,
 
 
 def read_config(directory: str | Path) -> dict:
+    """The checked `config.json` of a checkpoint folder (FormatError naming the file and field)."""
+    from .formats import check_checkpoint_config, read_json
+
     path = Path(directory) / CONFIG
     if not path.is_file():
         raise UserError(f"{path} is missing: a checkpoint folder needs {CONFIG} and {WEIGHTS} "
                         "(written by `segcompare train` or save_checkpoint)")
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is not valid JSON ({e}); re-save the checkpoint") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        found = config.get("format") if isinstance(config, dict) else type(config).__name__
-        raise UserError(f"{path} has format {found!r}; expected {FORMAT!r}")
-    k = config.get("num_classes")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise UserError(f"{path}: num_classes must be a positive integer, got {k!r}")
-    if k > MAX_CLASSES:  # the head is allocated from this number before the weights are read
-        raise UserError(f"{path}: num_classes {k} is implausible (at most {MAX_CLASSES}); the file was edited or "
-                        "damaged")
-    size = config.get("input_size")
-    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= MAX_INPUT_SIDE for v in size)):
-        raise UserError(f"{path}: input_size must be [H, W] with sides from 8 to {MAX_INPUT_SIDE}, got {size!r}")
-    classes = config.get("classes")
-    if classes is not None and (not isinstance(classes, list) or len(classes) != k):
-        n = len(classes) if isinstance(classes, list) else type(classes).__name__
-        raise UserError(f"{path}: num_classes is {k} but classes lists {n}; the file was edited or damaged")
-    return config
+    return check_checkpoint_config(read_json(path, "checkpoint config", max_bytes=MAX_CONFIG_BYTES), str(path))
 
 
 def resolve(path_or_repo_id: str | Path, revision: str | None = None) -> Path:
@@ -143,18 +123,72 @@ def check_state(model, state: dict, source: Path) -> None:
 
 
 def load_model(path_or_repo_id: str | Path, revision: str | None = None, device: str | torch.device = "cpu"):
-    """Load a checkpoint folder or Hub repo id -> (SegModel in eval mode, config dict)."""
-    from .models import build_model
+    """Load a checkpoint folder or Hub repo id -> (SegModel in eval mode, config dict).
+
+    A checkpoint refused once (unchanged since) is refused again at once: see `formats.model_names`."""
+    from .formats import check_model_name, refused, remember_refusal
 
     directory = resolve(path_or_repo_id, revision)
-    config = read_config(directory)
-    model = build_model(config.get("name", "?"), config["num_classes"])
-    state = read_weights(directory / WEIGHTS)
-    check_state(model, state, directory / WEIGHTS)
-    model.load_state_dict(state)  # copies (and casts fp16 storage back) into the fp32 parameters
+    refused(directory)
+    try:
+        config = read_config(directory)
+        check_model_name(config["name"], str(directory / CONFIG), registry=True)
+        model = _build_checked(config, directory / WEIGHTS)
+    except UserError as e:
+        remember_refusal(directory, str(e))
+        raise
     config["checkpoint"] = str(path_or_repo_id) + (f"@{revision}" if revision else "")
     config["path"] = str(directory)
     return model.to(device).eval(), config
+
+
+def _build_checked(config: dict, weights: Path):
+    """The model with its weights; names and shapes are compared on a weightless (meta) copy first, so a
+    config naming a huge encoder over small weights is refused before gigabytes are allocated."""
+    import torch
+
+    from .models import build_model
+
+    header = read_header(weights)
+    try:
+        with torch.device("meta"):
+            shell = build_model(config["name"], config["num_classes"])
+    except UserError:
+        raise
+    except Exception:  # a library that cannot build on the meta device: the full check below still runs
+        shell = None
+    if shell is not None:
+        check_state(shell, header, weights)
+        del shell
+    model = build_model(config["name"], config["num_classes"])
+    state = read_weights(weights)
+    check_state(model, state, weights)
+    model.load_state_dict(state)  # copies (and casts fp16 storage back) into the fp32 parameters
+    return model
+
+
+def read_header(path: Path) -> dict[str, torch.Tensor]:
+    """Weightless (meta) tensors with the names, shapes and dtypes of a safetensors file's header."""
+    import torch
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        raise UserError(f"{path} is missing: the checkpoint has no weights; re-save or re-download it")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            out = {}
+            for k in f.keys():
+                sl = f.get_slice(k)
+                dtype = getattr(torch, _DTYPES.get(sl.get_dtype(), "uint8"))
+                out[k] = torch.empty(sl.get_shape(), dtype=dtype, device="meta")
+            return out
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise UserError(f"{path} is corrupt or truncated ({str(e).splitlines()[0]}); re-save or re-download "
+                        "it") from None
+
+
+_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+           "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
 
 
 def load_pretrained(model, path: str | Path) -> None:

@@ -75,15 +75,10 @@ class Experiment:
 
 
 def load_yaml(path: str | Path) -> dict:
-    import yaml
+    """A YAML file holding a mapping, read by the bounded safe loader of `segcompare.formats`."""
+    from .formats import load_yaml_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file {path} not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    data = load_yaml_file(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -91,10 +86,23 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+def check_top_types(raw: dict, path) -> None:
+    """The top-level values' types: `output: [1]` would otherwise become a folder named "[1]"."""
+    rules = {"name": (str,), "dataset": (str,), "output": (str,), "report": (str, bool), "dataset_options": (dict,),
+             "train": (dict,), "evaluate": (dict,), "samples": (dict,), "provenance": (dict,)}
+    for key, types in rules.items():
+        v = raw.get(key)
+        if (v is not None and not isinstance(v, types)) or (key == "report" and v is True):
+            want = {"name": "a name", "dataset": "a dataset spec", "output": "a folder path",
+                    "report": "a folder path (or false for none)"}.get(key, "a mapping of keys")
+            raise UserError(f"{path}: `{key}:` must be {want}, got {v!r}")
+
+
 def normalize_keys(d: dict, source: str) -> dict:
     if not isinstance(d, dict):
         raise UserError(f"{source}: expected a mapping, got {d!r}")
     return {str(k).replace("-", "_"): v for k, v in d.items()}
+
 
 
 def parse_key_values(pairs: list[str], flag: str) -> dict:
@@ -133,6 +141,7 @@ def load_experiment(path: str | Path, dataset_root: str | None = None) -> Experi
     bad = sorted(set(raw) - set(TOP_KEYS))
     if bad:
         raise UserError(f"{path}: " + unknown("key", bad[0], TOP_KEYS))
+    check_top_types(raw, path)
     if not raw.get("dataset"):
         raise UserError(f"{path} has no `dataset:` (a spec such as synthetic-pets or folder:ROOT)")
     models = raw.get("models")
@@ -149,7 +158,10 @@ def load_experiment(path: str | Path, dataset_root: str | None = None) -> Experi
         if r.name in seen:
             raise UserError(f"{path}: two runs are named {r.name!r}; give each a distinct `name:`")
         seen.add(r.name)
-        TrainConfig.from_dict({**train, **r.options})  # unknown keys fail now, not after the first run
+        try:  # unknown keys and wrong types fail now, not after the first run
+            TrainConfig.from_dict({**train, **r.options})
+        except UserError as e:
+            raise UserError(f"{path}, run {r.name}: {e}") from None
     evaluate = normalize_keys(raw.get("evaluate") or {}, f"{path} evaluate")
     bad = sorted(set(evaluate) - set(EVALUATE_KEYS))
     if bad:

@@ -7,3 +7,8 @@ as a friendly message. Anything else is a bug and keeps its traceback.
 
 class UserError(Exception):
     """A mistake the user can fix (bad name, path, layout, config, file)."""
+
+
+class FormatError(UserError):
+    """A file segcompare reads is malformed or too large (see `segcompare.formats`): one line naming the
+    file, the field and the bad value."""

@@ -9,7 +9,6 @@ over corrupted images complete the results, written atomically as JSON without N
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -293,10 +292,12 @@ def resolve_remap(remap) -> tuple[list | dict, list[str]]:
     if not path.is_file():
         raise UserError(f"unknown remap {remap!r}: use {', '.join(REMAPS)} or a JSON file "
                         '{"mapping": [new index per old class], "classes": [new names]}')
+    from .formats import read_json
+
     try:
-        spec = json.loads(path.read_text())
+        spec = read_json(path, "remap file")
         mapping, classes = spec["mapping"], spec["classes"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except (KeyError, TypeError) as e:
         raise UserError(f"{path} is not a remap file ({type(e).__name__}: {e}); expected "
                         '{"mapping": [...] or {"old": new}, "classes": [...]}') from None
     return mapping, list(classes)

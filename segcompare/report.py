@@ -10,7 +10,6 @@ per figure and a single self-contained report.html that opens offline. The plotl
 from __future__ import annotations
 
 import html
-import json
 import math
 import re
 from datetime import datetime, timezone
@@ -35,7 +34,9 @@ from .figures import (
     row_normalize,
     training_figure,
 )
-from .results import check_results
+from .formats.history import read_history_file
+from .formats.results import read_results_file
+from .report_assets import ensure_plotly_js, save_figure, save_text
 
 __all__ = ["load_results", "find_results", "check_comparable", "display_name", "model_labels", "model_colors",
            "leaderboard", "leaderboard_markdown", "top_confusions", "verdict_lines", "read_history",
@@ -53,18 +54,7 @@ COLUMNS = {"Model": None, "mIoU (%)": 1, "Pixel acc. (%)": 1, "Boundary IoU (%)"
 
 def load_results(path) -> dict:
     """Read one results.json and check its format (UserError naming the file on any problem)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / RESULTS_FILE
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"no results file {path}; run `segcompare evaluate --out {path}` first") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read results file {path}: {getattr(e, 'strerror', None) or e}") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON (line {e.lineno}: {e.msg}); re-run `segcompare evaluate`") from None
-    return check_results(results, str(path))
+    return read_results_file(path)
 
 
 def find_results(paths) -> list[Path]:
@@ -111,22 +101,7 @@ def read_history(checkpoint_dir) -> list[dict]:
     epochs, and the last record of an epoch wins.
     """
     path = Path(checkpoint_dir)
-    path = path / HISTORY_FILE if path.is_dir() else path
-    if not path.is_file():
-        return []
-    lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    rows = []
-    for i, line in enumerate(lines):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
-                break
-            raise UserError(f"{path} line {i + 1} is not JSON; delete that line or the file") from None
-    by_epoch = {}
-    for n, row in enumerate(r for r in rows if isinstance(r, dict)):
-        by_epoch[row.get("epoch", n)] = row
-    return list(by_epoch.values())
+    return read_history_file(path / HISTORY_FILE if path.is_dir() else path)
 
 
 # --- the table --------------------------------------------------------------------------------------------
@@ -369,18 +344,16 @@ def write_report(results_paths, out_dir, n_boot: int = 2000) -> Path:
     except OSError as e:
         raise UserError(f"cannot create report folder {out}: {e.strerror or e}") from None
     df = leaderboard(results)
-    df.to_csv(out / "leaderboard.csv", index=False)
-    (out / "leaderboard.md").write_text(leaderboard_markdown(df), encoding="utf-8")
+    save_text(out / "leaderboard.csv", df.to_csv(index=False))
+    save_text(out / "leaderboard.md", leaderboard_markdown(df))
     histories = {lab: h for lab, p in zip(labels, paths) if (h := read_history(p.parent))}
     figs = _figures(results, labels, histories)
     for old in (out / "figures").glob("*.html"):  # a previous report's figures (other models) would mislead
         old.unlink()
-    for stem, _, fig, _ in figs:  # one plotly.min.js beside them, not one copy per file
-        fig.write_html(out / "figures" / f"{stem}.html", include_plotlyjs="directory", full_html=True,
-                       config={"displaylogo": False})
+    ensure_plotly_js(out / "figures")  # one plotly.min.js beside them, not one copy per file
+    for stem, _, fig, _ in figs:
+        save_figure(fig, out / "figures" / f"{stem}.html")
     sections = [(title, _figure_html(fig, i == 0), note) for i, (_, title, fig, note) in enumerate(figs)]
     confusions = {lab: top_confusions(r) for r, lab in zip(results, labels)}
     page = _page(results, df, verdict_lines(results, n_boot=n_boot), sections, confusions, n_boot)
-    path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return save_text(out / "report.html", page)

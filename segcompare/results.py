@@ -22,7 +22,9 @@ def check_results(results, source: str = "results") -> dict:
     missing = [k for k in REQUIRED if k not in results]
     if missing:
         raise UserError(f"{source} lacks {', '.join(missing)}; re-run `segcompare evaluate`")
-    return results
+    from .formats import check_results_fields
+
+    return check_results_fields(results, source)
 
 
 def unique_labels(labels: list[str], results: list[dict]) -> list[str]:

@@ -28,7 +28,7 @@ from .checkpoint import save_checkpoint
 from .errors import UserError
 from .files import atomic_write_bytes, atomic_write_json
 from .train_config import DEFAULT_SIZE, TrainConfig, resolve_config
-from .train_state import find_last, read_last, set_rng_state, write_last
+from .train_state import check_resume, find_last, read_last, set_rng_state, train_lock, write_last
 
 __all__ = ["TrainConfig", "fit", "resolve_config"]
 
@@ -351,9 +351,15 @@ def summarize(ctx, state: dict) -> dict:
 # --- the loop -------------------------------------------------------------------------------------------
 def fit(config: TrainConfig) -> Path:
     """Train `config.model` on `config.dataset`; -> the output folder (best checkpoint + last/ + history)."""
+    with train_lock(config, _is_main_env()):  # one run per --out (segcompare.locks)
+        return _fit_in(config)
+
+
+def _fit_in(config: TrainConfig) -> Path:
     if config.resume and config.out and find_last(Path(config.out).expanduser()) is None:
         raise UserError(f"nothing to resume in {config.out}: it has no last/ training state; drop --resume to start")
     cfg = resolve_config(config)
+    check_resume(cfg)  # the same recipe as the run being continued
     out, last = prepare_out(cfg) if _is_main_env() else (Path(cfg.out), None)
     acc = make_accelerator(cfg, out)
     if not acc.is_main_process:

@@ -8,6 +8,7 @@ before anything is built, so a bad run fails in a second instead of after an epo
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ PRECISIONS = ("no", "fp16", "bf16")
 TRACKERS = ("tensorboard", "wandb", "mlflow")
 CLASS_WEIGHTS = ("none", "inverse_sqrt", "inverse", "median")
 DEFAULT_SIZE = (512, 512)  # for datasets without a natural size (folder:, real photos)
+MAX_SIDE = 4096  # a checkpoint's input_size is at most this (segcompare.formats.checkpoint_config)
 
 
 @dataclass
@@ -61,6 +63,7 @@ class TrainConfig:
     dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"length": 64} for synthetic data
     log_every: int = 20  # progress-bar refresh (one loss sync) every N steps
     progress: bool = True
+    allow_changed_recipe: bool = False  # --resume with another lr, loss, size, ... than the run started with
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -78,7 +81,9 @@ class TrainConfig:
             d["size"] = parse_size(d["size"])
         if isinstance(d.get("log"), str):
             d["log"] = [s for s in d["log"].replace(",", " ").split() if s]
-        return cls(**d)
+        cfg = cls(**d)
+        check_types(cfg)
+        return cfg
 
 
 def parse_size(size) -> tuple[int, int]:
@@ -90,7 +95,29 @@ def parse_size(size) -> tuple[int, int]:
         raise UserError(f"size must be H W (two whole numbers), got {size!r}") from None
     if h < 1 or w < 1:
         raise UserError(f"size must be positive, got {h}x{w}")
+    if max(h, w) > MAX_SIDE:  # one batch at 100000x100000 asks for tens of GiB before the first step
+        raise UserError(f"size {h}x{w} is too large: each side at most {MAX_SIDE}")
     return h, w
+
+
+def check_types(cfg: TrainConfig) -> None:
+    """Each option has its field's type (a YAML `augment: "no"` is a string, not false; `lr: .inf` is not a
+    learning rate), so a wrong type fails now in one line, not as a surprise after training."""
+    for f in dataclasses.fields(cfg):
+        value, kind = getattr(cfg, f.name), str(f.type)
+        if value is None and "None" in kind:
+            continue
+        base = kind.split(" |")[0]
+        ok = {"bool": lambda v: isinstance(v, bool),
+              "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+              "str": lambda v: isinstance(v, str),
+              "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+              "dict[str, Any]": lambda v: isinstance(v, dict)}.get(base, lambda v: True)(value)
+        if not ok:
+            what = {"bool": "true or false", "int": "a whole number", "float": "a finite number",
+                    "str": "a string", "list[str]": "a list of names", "dict[str, Any]": "a mapping"}[base]
+            raise UserError(f"{f.name.replace('_', '-')} must be {what}, got {value!r}")
 
 
 def _positive(name: str, value, allow_none: bool = False, zero: bool = False) -> None:
@@ -107,6 +134,7 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     from .models import model_info
     from .optim import check_optimizer, check_scheduler
 
+    check_types(cfg)
     if not cfg.model:
         raise UserError("no model given: add --model NAME (see `segcompare models`)")
     if not cfg.dataset:

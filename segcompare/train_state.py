@@ -10,7 +10,6 @@ A new `last/` is written into a temp folder and swapped in with two renames; if 
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import tempfile
@@ -127,14 +126,40 @@ def find_last(out: Path) -> Path | None:
 
 def read_last(last: Path) -> tuple[dict, dict, dict[str, torch.Tensor]]:
     """-> (state.json, optimizer state_dict, rng tensors)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from .formats import check_state_json, read_json
+
     try:
-        state = json.loads((last / "state.json").read_text())
-        opt = join_state(load_file(str(last / "optimizer.safetensors")),
-                         json.loads((last / "optimizer.json").read_text()))
+        state = check_state_json(read_json(last / "state.json", "training state"), str(last / "state.json"))
+        opt = join_state(load_file(str(last / "optimizer.safetensors")), read_json(last / "optimizer.json",
+                                                                                   "optimizer state"))
         rng = load_file(str(last / "rng.safetensors"))
-    except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"the training state in {last} is unreadable ({e}); start again without --resume "
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError, UserError) as e:
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"the training state in {last} is unreadable ({detail}); start again without --resume "
                         "in a fresh --out folder") from None
+    if "torch" not in rng:
+        raise UserError(f"the training state in {last} lacks its RNG state; start again without --resume in a "
+                        "fresh --out folder")
     return state, opt, rng
+
+
+# --- one run per folder, and the same recipe on resume -------------------------------------------------
+def train_lock(cfg, main: bool):
+    """The `--out` folder's lock for the main process (others run inside the main one's lock)."""
+    from contextlib import nullcontext
+
+    from .locks import lock_folder
+
+    return lock_folder(cfg.out, "train") if main and cfg.out else nullcontext()
+
+
+def check_resume(cfg) -> None:
+    """On `--resume`, refuse options that change the recipe of the saved run (unless allowed)."""
+    from .formats import check_recipe, read_train_config
+
+    path = Path(cfg.out).expanduser() / "train_config.json"
+    if cfg.resume and path.is_file():
+        check_recipe(read_train_config(path), cfg.to_dict(), cfg.allow_changed_recipe, str(path))

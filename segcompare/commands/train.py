@@ -8,7 +8,6 @@ a `--config YAML` of TrainConfig keys, and the flags given on the command line.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 # flag -> (TrainConfig field, argparse kwargs); every default is None so "not given" is visible.
@@ -42,6 +41,8 @@ OPTIONS = {
     "--device": ("device", dict(help="auto (default), cpu, cuda, cuda:N")),
     "--resume": ("resume", dict(action="store_true", default=None, help="continue the run in --out")),
     "--overwrite": ("overwrite", dict(action="store_true", default=None, help="replace a run in --out")),
+    "--allow-changed-recipe": ("allow_changed_recipe", dict(action="store_true", default=None,
+                                                            help="--resume with another lr, loss, size, ...")),
     "--channels-last": ("channels_last", dict(action="store_true", default=None)),
     "--grad-accum": ("grad_accum", dict(type=int, metavar="N", help="accumulate gradients over N batches")),
     "--grad-clip": ("grad_clip", dict(type=float, metavar="NORM", help="clip the gradient norm")),
@@ -71,12 +72,14 @@ def register(subparsers) -> None:
 
 def config_from_args(args: argparse.Namespace):
     from ..config import load_yaml, normalize_keys, parse_key_values
+    from ..formats import read_train_config
     from ..train import TrainConfig
 
     values: dict = {}
     if args.resume and args.out and (Path(args.out) / "train_config.json").is_file():
-        values.update(json.loads((Path(args.out) / "train_config.json").read_text()))
+        values.update(read_train_config(Path(args.out) / "train_config.json"))
         values.pop("resume", None)
+        values.pop("allow_changed_recipe", None)  # allowed once, not for every later resume
     if args.config:
         values.update(normalize_keys(load_yaml(args.config), args.config))
     for field, _ in OPTIONS.values():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..formats import check_classes_json, read_json
 from .base import IGNORE_INDEX
 from .loader import FileDataset, existing_dir, lut_from, pair_by_stem, register
+
+MAX_CLASSES_BYTES = 1024 * 1024
 
 
 def default_palette(n: int) -> list[list[int]]:
@@ -26,30 +28,12 @@ def default_palette(n: int) -> list[list[int]]:
 
 
 def read_classes_json(path: Path) -> dict:
-    """Parse and check classes.json -> {"classes", "ignore_index", "palette"}."""
+    """Parse and check classes.json -> {"classes", "ignore_index", "palette"} (bounded, see segcompare.formats)."""
     if not path.is_file():
         raise UserError(f"{path} is missing: write {{\"classes\": [\"background\", ...], "
                         "\"ignore_index\": 255}")
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{path} is not valid JSON: {e}") from None
-    classes = meta.get("classes") if isinstance(meta, dict) else None
-    if not (isinstance(classes, list) and classes and all(isinstance(c, str) and c for c in classes)):
-        raise UserError(f"{path}: \"classes\" must be a non-empty list of class names")
-    if len(set(classes)) != len(classes):
-        raise UserError(f"{path}: class names must be unique")
-    ignore = meta.get("ignore_index", IGNORE_INDEX)
-    if not (isinstance(ignore, int) and len(classes) <= ignore <= 255) or len(classes) > 255:
-        raise UserError(f"{path}: \"ignore_index\" must be an integer from {len(classes)} to 255 "
-                        f"(masks are 8-bit, at most 255 classes), got {ignore!r}")
-    palette = meta.get("palette") or default_palette(len(classes))
-    ok = (isinstance(palette, list) and len(palette) == len(classes)
-          and all(isinstance(c, list) and len(c) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in c)
-                  for c in palette))
-    if not ok:
-        raise UserError(f"{path}: \"palette\" must list one [r, g, b] (0-255) per class ({len(classes)})")
-    return {"classes": classes, "ignore_index": ignore, "palette": palette}
+    meta = check_classes_json(read_json(path, "classes file", max_bytes=MAX_CLASSES_BYTES), str(path), IGNORE_INDEX)
+    return {**meta, "palette": meta["palette"] or default_palette(len(meta["classes"]))}
 
 
 @register("folder")

@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from ..errors import UserError
+from ..formats.images import check_image_size, check_mask_values
 from . import DATASETS
 from . import transforms as T
 from .base import SegDataset
@@ -128,9 +129,11 @@ def read_mask(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             mode = im.mode
+            check_image_size(im.size, path, "mask")
             arr = np.asarray(im)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise UserError(f"cannot read mask {path}: {e}. Replace or remove the file") from None
+    check_mask_values(arr, mode, path)
     if arr.ndim == 3:
         if arr.shape[2] >= 3 and (arr[..., 0] == arr[..., 1]).all() and (arr[..., 0] == arr[..., 2]).all():
             return arr[..., 0]  # grey saved as RGB: the value is unambiguous
@@ -179,6 +182,7 @@ class FileDataset(SegDataset):
         try:
             with Image.open(ipath) as im:
                 w, h = im.size
+                check_image_size(im.size, ipath)
                 target = T.work_size(self.size, self.augment, (h, w))
                 if target is not None and im.format == "JPEG":
                     im.draft("RGB", (target[1], target[0]))  # decode at 1/2..1/8 scale when that suffices
@@ -228,8 +232,8 @@ class FileDataset(SegDataset):
         try:
             with Image.open(self.images[0]) as im:
                 w, h = im.size
-        except (OSError, ValueError, SyntaxError):
-            return CACHE_LIMIT_BYTES  # unreadable: reported when loaded; do not cache on a guess
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            return CACHE_LIMIT_BYTES  # unreadable or too large: reported when loaded; do not cache on a guess
         target = T.work_size(self.size, self.augment, (h, w)) or (h, w)
         return len(self) * target[0] * target[1] * 4  # RGB + mask bytes
 

@@ -1,0 +1,114 @@
+"""Bounded reading of text and JSON, and the small typed field checks the format readers share."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from ..errors import FormatError
+
+MAX_JSON_BYTES = 8 * 1024 * 1024  # a results.json with a 1000-image per-image table is < 1 MB
+MAX_DEPTH = 32  # segcompare writes at most ~6 levels; a deeper file is damaged or hostile
+MAX_ITEMS = 2_000_000  # values in one file (walked without recursion)
+__all__ = ["FormatError", "MAX_DEPTH", "MAX_ITEMS", "MAX_JSON_BYTES", "check_depth", "loads_json", "read_json",
+           "read_text"]
+
+
+def show(value, limit: int = 60) -> str:
+    """A bad value for a one-line message, cut short so a huge value cannot flood it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def read_text(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES) -> str:
+    """UTF-8 text of a file that must exist and be at most `max_bytes` (checked before reading)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise FormatError(f"{path} is {size / 1e6:.1f} MB; a {what} is at most {max_bytes / 1e6:.0f} MB, so "
+                              "this file is damaged or not one")
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)  # the file may grow between stat and read
+    except FileNotFoundError:
+        raise FormatError(f"{path} is missing; expected a {what}") from None
+    except IsADirectoryError:
+        raise FormatError(f"{path} is a folder; expected a {what} file") from None
+    except OSError as e:
+        raise FormatError(f"cannot read {path}: {e.strerror or e}") from None
+    if len(data) > max_bytes:
+        raise FormatError(f"{path} is over {max_bytes / 1e6:.0f} MB; a {what} is smaller")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FormatError(f"{path} is not UTF-8 text (byte {e.start}); expected a {what}") from None
+
+
+def loads_json(text: str, source: str, max_depth: int = MAX_DEPTH):
+    """Parse JSON text and check its depth and size; NaN/Infinity are read as floats (callers check)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise FormatError(f"{source} is not valid JSON (line {e.lineno}: {e.msg})") from None
+    except RecursionError:
+        raise FormatError(f"{source} is nested too deeply (more than {max_depth} levels)") from None
+    check_depth(data, source, max_depth)
+    return data
+
+
+def read_json(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_DEPTH):
+    return loads_json(read_text(path, what, max_bytes), str(path), max_depth)
+
+
+def check_depth(data, source: str, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS) -> None:
+    """Refuse nesting deeper than `max_depth` or more than `max_items` values, counting repeats: a YAML
+    alias expands wherever it is used, so a small file can stand for an exponential tree."""
+    stack, seen = [(data, 1)], 0
+    while stack:
+        obj, depth = stack.pop()
+        seen += 1
+        if seen > max_items:
+            raise FormatError(f"{source} holds over {max_items} values (after expanding aliases); refusing it")
+        if isinstance(obj, (dict, list, tuple)):
+            if depth > max_depth:
+                raise FormatError(f"{source} is nested too deeply (more than {max_depth} levels)")
+            children = obj.values() if isinstance(obj, dict) else obj
+            stack.extend((c, depth + 1) for c in children)
+
+
+# --- typed fields ------------------------------------------------------------------------------------------
+def is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_number(v) -> bool:
+    return (is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+def need(ok: bool, source: str, field: str, rule: str, value) -> None:
+    if not ok:
+        raise FormatError(f"{source}: {field} must be {rule}, got {show(value)}")
+
+
+def need_str(d: dict, key: str, source: str, optional: bool = False, max_len: int = 500) -> None:
+    v = d.get(key)
+    if v is None and optional:
+        return
+    need(isinstance(v, str) and 0 < len(v) <= max_len, source, key, f"a string of 1 to {max_len} characters", v)
+
+
+def need_number(d: dict, key: str, source: str, optional: bool = True, lo: float | None = None,
+                hi: float | None = None) -> None:
+    v = d.get(key)
+    if v is None and optional:
+        return
+    rule = "a finite number" + (f" from {lo}" if lo is not None else "") + (f" to {hi}" if hi is not None else "")
+    need(is_number(v) and (lo is None or v >= lo) and (hi is None or v <= hi), source, key, rule, v)
+
+
+def need_dict(d: dict, key: str, source: str, optional: bool = True) -> None:
+    v = d.get(key)
+    if v is None and optional:
+        return
+    need(isinstance(v, dict), source, key, "a mapping", v)

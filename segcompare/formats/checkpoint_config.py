@@ -1,0 +1,61 @@
+"""A checkpoint's `config.json` (Contract 2): every field the app, inference and loading use, type-checked.
+
+What a field feeds decides its rule: `classes` become dictionary keys and labels (strings), `palette`
+becomes uint8 colours (integers 0-255), `mean`/`std` normalise every input (three finite numbers, std
+above zero: zero gives NaN confidences), `name` picks the code that builds the network (see model_names).
+"""
+
+from __future__ import annotations
+
+from .base import FormatError, is_int, is_number, need, need_dict, need_number, need_str, show
+from .model_names import check_model_name
+
+FORMAT = "segcompare/1"
+MAX_CLASSES = 65_536
+MAX_INPUT_SIDE = 4096  # inference resizes every picture to input_size: a huge one would exhaust memory
+MAX_CLASS_NAME = 200
+
+
+def check_checkpoint_config(config, source: str) -> dict:
+    """`config` if it is a well-formed segcompare checkpoint config, else a one-line FormatError."""
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise FormatError(f"{source} has format {show(found)}; expected {FORMAT!r}")
+    k = config.get("num_classes")
+    need(is_int(k) and k >= 1, source, "num_classes", "a positive integer", k)
+    if k > MAX_CLASSES:  # the head is allocated from this number before the weights are read
+        raise FormatError(f"{source}: num_classes {k} is implausible (at most {MAX_CLASSES}); the file was edited "
+                          "or damaged")
+    check_model_name(config.get("name"), source)
+    need_str(config, "library", source, optional=True, max_len=40)
+    size = config.get("input_size")
+    need(size is None or (isinstance(size, list) and len(size) == 2 and all(
+        is_int(v) and 8 <= v <= MAX_INPUT_SIDE for v in size)), source, "input_size",
+        f"[H, W] with sides from 8 to {MAX_INPUT_SIDE}", size)
+    classes = config.get("classes")
+    if classes is not None and (not isinstance(classes, list) or len(classes) != k):
+        n = len(classes) if isinstance(classes, list) else type(classes).__name__
+        raise FormatError(f"{source}: num_classes is {k} but classes lists {n}; the file was edited or damaged")
+    bad = next((c for c in classes or [] if not (isinstance(c, str) and 0 < len(c) <= MAX_CLASS_NAME)), None)
+    need(bad is None, source, "classes", f"names (strings of 1 to {MAX_CLASS_NAME} characters)", bad)
+    need(classes is None or len(set(classes)) == len(classes), source, "classes", "distinct names", classes)
+    ignore = config.get("ignore_index", 255)
+    need(is_int(ignore) and 0 <= ignore <= 65_535, source, "ignore_index", "an integer from 0 to 65535", ignore)
+    palette = config.get("palette")
+    if palette is not None:
+        need(isinstance(palette, list) and len(palette) <= k, source, "palette",
+             f"a list of at most {k} [r, g, b] colours", palette)
+        bad = next((c for c in palette if not (isinstance(c, list) and len(c) == 3
+                                                and all(is_int(v) and 0 <= v <= 255 for v in c))), None)
+        need(bad is None, source, "palette", "[r, g, b] colours of integers 0-255", bad)
+    for key, positive in (("mean", False), ("std", True)):
+        v = config.get(key)
+        ok = v is None or (isinstance(v, list) and len(v) == 3 and all(is_number(x) for x in v)
+                           and all((x > 0) if positive else True for x in v))
+        need(ok, source, key, "three finite numbers" + (" above 0" if positive else ""), v)
+    need_str(config, "dataset", source, optional=True)
+    need_number(config, "params", source, lo=0)
+    for key in ("train", "provenance"):
+        need_dict(config, key, source)
+    return config
+
