@@ -35,7 +35,7 @@ def front_matter(text: str) -> dict:
 def model_index_metrics(meta: dict) -> dict:
     [entry] = meta["model-index"]
     [result] = entry["results"]
-    assert result["task"]["type"] == "semantic-segmentation"
+    assert result["task"]["type"] == "image-segmentation"
     return {m["type"]: m["value"] for m in result["metrics"]}
 
 
@@ -138,7 +138,7 @@ def test_model_card_metadata_and_body(checkpoint):
     config = json.loads((checkpoint / "config.json").read_text())
     text = model_card(config, RESULTS, HISTORY, repo_id="me/unet-pets", sample="sample.png")
     meta = front_matter(text)
-    assert meta["library_name"] == "segcompare" and meta["datasets"] == ["oxford-pet"]
+    assert meta["library_name"] == "segcompare" and meta["datasets"] == ["timm/oxford-iiit-pet"]
     assert {"semantic-segmentation", "segcompare", "linknet"} <= set(meta["tags"])
     assert model_index_metrics(meta) == {"mean_iou": 0.6123, "accuracy": 0.9012, "boundary_iou": 0.4}
     assert meta["model-index"][0]["results"][0]["dataset"]["split"] == "test"
