@@ -69,7 +69,7 @@ def check_folder(folder, checkpoint, image):
     assert AutoImageProcessor.from_pretrained(folder, local_files_only=True).size == processor["size"]
     segmenter = pipeline("image-segmentation", model=str(folder), device="cpu")
     ours, config = load_model(checkpoint)
-    expected = run_model(ours, config, image).label
+    expected = run_model(ours, config, image).mask
     got = pipeline_labels(segmenter, image, model.config.label2id)
     assert len(np.unique(expected)) > 1  # a mask worth comparing
     np.testing.assert_array_equal(got, expected)

@@ -353,6 +353,7 @@ def test_space_loads_models_from_hub_cache_else_embedded(hub_env, checkpoint, tm
     embedded copy; the app's catalog lists what it found."""
     from segcompare.catalog import discover
 
+    (checkpoint / "results.json").unlink()  # RESULTS is a card fixture, not a complete results.json
     space = tmp_path / "space"
     shutil.copytree(checkpoint, space / "checkpoints" / "hub-fallback" / "me" / "cats")
     shutil.copytree(checkpoint, space / "checkpoints" / "plain")
@@ -365,7 +366,8 @@ def test_space_loads_models_from_hub_cache_else_embedded(hub_env, checkpoint, tm
     sources = H.space_sources(space)
     assert sources[0].startswith(str(cache / "models--me--pets" / "snapshots"))
     assert sources[1:] == [str(space / "checkpoints/hub-fallback/me/cats"), str(space / "checkpoints/plain")]
-    assert sum(len(t.models) for t in discover(sources).tasks) == 3
+    catalog = discover(sources)
+    assert sum(len(t.models) for t in catalog.tasks) == 3, catalog
     # once cached, the repo wins over the embedded copy
     populate_cache(cache, "me/cats", checkpoint)
     assert H.space_sources(space)[1].startswith(str(cache / "models--me--cats"))
