@@ -346,8 +346,9 @@ def _choices(task: Task | None):
 def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> gr.Blocks:
     """The app's Blocks. Reads configs, results and histories of the checkpoints; never their weights."""
     from segcompare.catalog import parse_sources
+    from segcompare.hub import space_sources  # a pushed Space: its model repos (Hub cache first), else embedded
 
-    sources = parse_sources(sources, default=ROOT / "checkpoints")
+    sources = parse_sources(sources or space_sources(ROOT), default=ROOT / "checkpoints")
     catalog = discover(sources, samples_root)
     app = App(catalog, sources)
     first = catalog.tasks[0] if catalog.tasks else None

@@ -15,7 +15,7 @@ import sys
 from .errors import UserError
 
 # Order here is the order in `segcompare --help`.
-COMMANDS = ["models", "datasets", "train", "evaluate", "compare", "report", "hub", "benchmark"]
+COMMANDS = ["models", "datasets", "train", "evaluate", "compare", "report", "hub", "export", "benchmark"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@ on 127.0.0.1 (tests/hub_server.py), one-line errors, and the token never showing
 
 import json
 import logging
+import re
 import shutil
 
 import pytest
@@ -35,7 +36,7 @@ def front_matter(text: str) -> dict:
 def model_index_metrics(meta: dict) -> dict:
     [entry] = meta["model-index"]
     [result] = entry["results"]
-    assert result["task"]["type"] == "semantic-segmentation"
+    assert result["task"]["type"] == "image-segmentation"
     return {m["type"]: m["value"] for m in result["metrics"]}
 
 
@@ -138,7 +139,7 @@ def test_model_card_metadata_and_body(checkpoint):
     config = json.loads((checkpoint / "config.json").read_text())
     text = model_card(config, RESULTS, HISTORY, repo_id="me/unet-pets", sample="sample.png")
     meta = front_matter(text)
-    assert meta["library_name"] == "segcompare" and meta["datasets"] == ["oxford-pet"]
+    assert meta["library_name"] == "segcompare" and meta["datasets"] == ["timm/oxford-iiit-pet"]
     assert {"semantic-segmentation", "segcompare", "linknet"} <= set(meta["tags"])
     assert model_index_metrics(meta) == {"mean_iou": 0.6123, "accuracy": 0.9012, "boundary_iou": 0.4}
     assert meta["model-index"][0]["results"][0]["dataset"]["split"] == "test"
@@ -320,3 +321,107 @@ def test_push_space(fake_hub, project, checkpoint, monkeypatch, source):
 def test_push_space_needs_app(fake_hub, tmp_path):
     with pytest.raises(UserError, match="no app.py"):
         H.push_space("me/demo", root=tmp_path, token=TOKEN)
+
+
+# ----------------------------------------------------------------------------------------------- spaces conventions
+def test_push_space_front_matter_as_the_hub_reads_it(fake_hub, project, checkpoint, hub_env):
+    """models:, preload_from_hub:, python_version, suggested_hardware, tags: keys and types per the Spaces
+    config reference (https://huggingface.co/docs/hub/spaces-config-reference)."""
+    pin = "b" * 40
+    H.push_space("me/demo", root=project, model_repos=["me/pets", f"me/streets@{pin}", f"me/cats={checkpoint}"],
+                 checkpoints=[checkpoint], token=TOKEN)
+    files = fake_hub.files("me/demo", repo_type="space")
+    meta = front_matter(files["README.md"].decode())
+    assert meta["models"] == ["me/pets", "me/streets", "me/cats"]
+    assert all(isinstance(m, str) for m in meta["models"])
+    wanted = "config.json,model.safetensors,results.json,history.jsonl"
+    assert meta["preload_from_hub"] == [f"me/pets {wanted}", f"me/streets {wanted} {pin}", f"me/cats {wanted}"]
+    assert isinstance(meta["python_version"], str) and meta["python_version"] == "3.11"
+    assert meta["suggested_hardware"] == "cpu-basic" and meta["emoji"] == "🐱"
+    assert {"image-segmentation", "segcompare"} <= set(meta["tags"])
+    assert all(isinstance(t, str) for t in meta["tags"])
+    listing = files[H.SPACE_CHECKPOINTS].decode().splitlines()
+    assert listing == ["me/pets", f"me/streets@{pin}", "me/cats ./checkpoints/hub-fallback/me/cats",
+                       "./checkpoints/ckpt"]
+    embedded = files["checkpoints/hub-fallback/me/cats/model.safetensors"]
+    assert embedded == (checkpoint / "model.safetensors").read_bytes()
+    assert "checkpoints/ckpt/config.json" in files
+
+
+def test_space_loads_models_from_hub_cache_else_embedded(hub_env, checkpoint, tmp_path, monkeypatch):
+    """The pushed Space's app: a listed repo from the Hub cache (preload_from_hub put it there), else its
+    embedded copy; the app's catalog lists what it found."""
+    from segcompare.catalog import discover
+
+    (checkpoint / "results.json").unlink()  # RESULTS is a card fixture, not a complete results.json
+    space = tmp_path / "space"
+    shutil.copytree(checkpoint, space / "checkpoints" / "hub-fallback" / "me" / "cats")
+    shutil.copytree(checkpoint, space / "checkpoints" / "plain")
+    (space / H.SPACE_CHECKPOINTS).write_text("me/pets\nme/cats ./checkpoints/hub-fallback/me/cats\n"
+                                             "./checkpoints/plain\n")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("SEGCOMPARE_CHECKPOINTS", raising=False)
+    cache = hub_env / "hf-cache"
+    populate_cache(cache, "me/pets", checkpoint)
+    sources = H.space_sources(space)
+    assert sources[0].startswith(str(cache / "models--me--pets" / "snapshots"))
+    assert sources[1:] == [str(space / "checkpoints/hub-fallback/me/cats"), str(space / "checkpoints/plain")]
+    catalog = discover(sources)
+    assert sum(len(t.models) for t in catalog.tasks) == 3, catalog
+    # once cached, the repo wins over the embedded copy
+    populate_cache(cache, "me/cats", checkpoint)
+    assert H.space_sources(space)[1].startswith(str(cache / "models--me--cats"))
+    # an explicit $SEGCOMPARE_CHECKPOINTS, or no listing, leaves the app's own default
+    monkeypatch.setenv("SEGCOMPARE_CHECKPOINTS", "elsewhere")
+    assert H.space_sources(space) == []
+    monkeypatch.delenv("SEGCOMPARE_CHECKPOINTS")
+    assert H.space_sources(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------------------------- regular files only
+@pytest.mark.parametrize("name", ["sample.png", "results.json", "history.jsonl", "model.safetensors", "config.json"])
+def test_push_refuses_a_symlinked_checkpoint_file(fake_hub, checkpoint, tmp_path, name):
+    secret = tmp_path / "token"
+    secret.write_text(TOKEN)
+    (checkpoint / name).unlink()
+    (checkpoint / name).symlink_to(secret)
+    with pytest.raises(UserError, match=re.escape(f"refusing to upload {checkpoint / name}: it is a symbolic link")):
+        H.push(checkpoint, "me/pets", token=TOKEN)
+    assert fake_hub.requests == []  # refused before anything is sent
+
+
+def test_push_refuses_a_dangling_link_and_a_fifo(fake_hub, checkpoint):
+    import os
+
+    (checkpoint / "sample.png").unlink()
+    (checkpoint / "sample.png").symlink_to("/nonexistent/x")
+    with pytest.raises(UserError, match="sample.png: it is a symbolic link"):
+        H.push(checkpoint, "me/pets", token=TOKEN)
+    (checkpoint / "sample.png").unlink()
+    os.mkfifo(checkpoint / "sample.png")
+    with pytest.raises(UserError, match="sample.png: it is not a regular file"):
+        H.push(checkpoint, "me/pets", token=TOKEN)
+
+
+@pytest.mark.parametrize("where", ["assets/samples/key.png", "configs/x.yaml", "README.md", "app.py",
+                                   "assets/samples", "assets"])
+def test_push_space_refuses_symlinks_by_name(fake_hub, project, tmp_path, where):
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY")
+    link = project / where
+    if link.exists():
+        shutil.rmtree(link) if link.is_dir() else link.unlink()
+    link.symlink_to(secret if "." in link.name else tmp_path)
+    with pytest.raises(UserError, match=re.escape(f"refusing to upload {link}: it is a symbolic link")):
+        H.push_space("me/demo", root=project, token=TOKEN)
+    assert not any(b"PRIVATE KEY" in r["body"] for r in fake_hub.requests)
+
+
+def test_push_space_refuses_a_symlinked_embedded_checkpoint_file(fake_hub, project, checkpoint, tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text(TOKEN)
+    (checkpoint / "sample.png").unlink()
+    (checkpoint / "sample.png").symlink_to(secret)
+    with pytest.raises(UserError, match="sample.png: it is a symbolic link"):
+        H.push_space("me/demo", root=project, checkpoints=[checkpoint], token=TOKEN)
+    assert not any(TOKEN.encode() in r["body"] for r in fake_hub.requests)

@@ -20,6 +20,9 @@ def register(subparsers) -> None:
     p.add_argument("--repo", required=True, metavar="ID", help="model repo id, e.g. my-user/unet-pets")
     p.add_argument("--private", action="store_true", help="create the repo private (ignored if it exists)")
     p.add_argument("--revision", metavar="BRANCH", help="branch to commit to (created if missing; default main)")
+    p.add_argument("--format", dest="fmt", default="segcompare", choices=["segcompare", "transformers"],
+                   help="segcompare (default): the checkpoint as is; transformers: a SegFormer checkpoint exported "
+                   "for pipeline('image-segmentation') (see `segcompare export`)")
     p.add_argument("--token", metavar="TOKEN", help=TOKEN_HELP)
     p.set_defaults(func=run_push)
 
@@ -36,11 +39,12 @@ def register(subparsers) -> None:
                               "assets/, the segcompare package and either checkpoint folders or a "
                               "space_checkpoints.txt naming model repos, as a Gradio Space.")
     p.add_argument("--repo", required=True, metavar="ID", help="Space id, e.g. my-user/segcompare-demo")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--checkpoints", nargs="+", default=[], metavar="DIR",
-                        help="checkpoint folders (or their parent) to embed (default: the project's checkpoints/)")
-    source.add_argument("--model-repos", nargs="+", default=[], metavar="ID[@REV]",
-                        help="model repos the Space loads from the Hub instead of embedding weights")
+    p.add_argument("--checkpoints", nargs="+", default=[], metavar="DIR",
+                   help="checkpoint folders (or their parent) to embed (default without --model-repos: the "
+                   "project's checkpoints/)")
+    p.add_argument("--model-repos", nargs="+", default=[], metavar="ID[@REV][=DIR]",
+                   help="model repos the Space shows (listed in its README's models: and preload_from_hub:, "
+                   "loaded from its Hub cache); =DIR embeds that checkpoint folder as the fallback")
     p.add_argument("--root", metavar="DIR", help="project folder with app.py (default: the current folder)")
     p.add_argument("--private", action="store_true", help="create the Space private (ignored if it exists)")
     p.add_argument("--token", metavar="TOKEN", help=TOKEN_HELP)
@@ -50,7 +54,8 @@ def register(subparsers) -> None:
 def run_push(args: argparse.Namespace) -> int:
     from ..hub import push
 
-    url = push(args.checkpoint, args.repo, private=args.private, revision=args.revision, token=args.token)
+    url = push(args.checkpoint, args.repo, private=args.private, revision=args.revision, token=args.token,
+               fmt=args.fmt)
     print(f"pushed {args.checkpoint} to {args.repo}" + (f"@{args.revision}" if args.revision else "") + f": {url}")
     return 0
 
