@@ -342,9 +342,10 @@ def write_results(results: dict, path) -> Path:
     from .files import atomic_write_json
 
     path = Path(path)
+    results = _nan_to_none(results)  # an absent class has no precision: null, which the format accepts
     check_results(results, str(path))
     try:
-        atomic_write_json(path, _nan_to_none(results))
+        atomic_write_json(path, results)
     except OSError as e:
         raise UserError(f"cannot write results to {path}: {e.strerror or e}") from None
     return path

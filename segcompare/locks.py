@@ -48,7 +48,7 @@ def lock_folder(folder: str | Path, what: str) -> FolderLock:
     except FileExistsError:
         raise UserError(f"{folder} is a file; give a folder") from None
     except OSError as e:
-        raise UserError(f"cannot use {folder}: {e.strerror or e}; choose a writable folder") from None
+        raise UserError(f"cannot write to --out {folder}: {e.strerror or e}; choose a writable folder") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
