@@ -402,6 +402,9 @@ def _fit(cfg: TrainConfig, acc, out: Path, last: Path | None) -> Path:
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     loss_fn = build_loss_for(cfg, train_ds, main)
+    from .memory import check_fits  # an impossible size/batch fails now, not when the OS kills the process
+
+    check_fits(model, cfg.model, size, cfg.batch_size, cfg.optimizer, acc.device, cfg.amsgrad, cfg.mixed_precision)
 
     from .optim import build_optimizer, build_scheduler
 
