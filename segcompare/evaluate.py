@@ -59,7 +59,8 @@ def _device(device) -> torch.device:
 def recorded_options(spec: str, cfg: dict) -> dict:
     """The dataset options the checkpoint was trained with, when it is evaluated on the same dataset spec."""
     train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
-    options = train.get("dataset_options") if spec == cfg.get("dataset") else None
+    same = spec in (cfg.get("dataset"), train.get("dataset"))  # the dataset's spec, or the one given to train
+    options = train.get("dataset_options") if same else None
     return dict(options) if isinstance(options, dict) else {}
 
 
