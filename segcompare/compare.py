@@ -60,16 +60,20 @@ def record_provenance(run_dir: Path, provenance: dict) -> None:
     atomic_write_json(run_dir / CONFIG, config)
 
 
-def evaluate_run(exp: Experiment, run_dir: Path, device: str) -> Path:
+def evaluate_run(exp: Experiment, run_dir: Path, device: str, run: Run | None = None) -> Path:
     from .evaluate import evaluate, summary_line, write_results
 
     opts = dict(exp.evaluate)
     fp16 = bool(opts.pop("fp16_weights", False))
     opts.setdefault("split", "test")
+    if run is not None:  # the run's own dataset options (e.g. cityscapes-8 {void: ignore}) score it
+        opts["dataset_options"] = run_config(exp, run, device, {})["dataset_options"]
     dev = "cuda" if device in ("auto", "cuda") and _cuda() else ("cpu" if device == "auto" else device)
     results = evaluate(str(run_dir), exp.dataset, device=dev, **opts)
     if fp16:
         results = maybe_fp16(run_dir, exp.dataset, results, dev, opts)
+    if run is not None and run.name in exp.published:
+        results["published_miou"] = exp.published[run.name] / 100  # a fraction, like `miou`
     path = write_results(results, run_dir / "results.json")
     print(summary_line(results, path), file=sys.stderr)
     return path
@@ -136,23 +140,35 @@ def compare(config_path: str | Path, only: list[str] | None = None, skip_existin
     if overrides and skip_existing:
         print("note: --epochs/--max-steps with --skip-existing: finished runs are kept as they are",
               file=sys.stderr)
-    paths = []
+    paths, failed = [], []
     for i, run in enumerate(runs):
         print(f"[{i + 1}/{len(runs)}] {exp.name}: {run.name}", file=sys.stderr)
-        run_dir = exp.run_dir(run)
-        if skip_existing and (run_dir / "results.json").is_file() and finished(run_dir):
-            print(f"[{run.name}] results exist, skipped: {run_dir / 'results.json'}", file=sys.stderr)
-            paths.append(run_dir / "results.json")
-            continue
-        run_dir = train_run(exp, run, device, overrides, skip_existing)
-        if exp.provenance:
-            record_provenance(run_dir, exp.provenance)
-        paths.append(evaluate_run(exp, run_dir, device))
-    if exp.samples:
+        try:
+            paths.append(run_once(exp, run, device, overrides, skip_existing))
+        except (UserError, RuntimeError, OSError) as e:  # one broken run must not lose the finished ones
+            print(f"[{run.name}] failed: {e}", file=sys.stderr)
+            failed.append(f"{run.name} ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+    if exp.samples and paths:
         export_gallery(exp)
-    if report and exp.report:
+    if report and exp.report and paths:
         write_report(paths, exp.report)
+    if failed:
+        raise UserError(f"{len(failed)} of {len(runs)} runs failed: {'; '.join(failed)}"
+                        + (f"; the others are reported in {exp.report}" if report and exp.report and paths else "")
+                        + "; fix them and re-run with --skip-existing")
     return paths
+
+
+def run_once(exp: Experiment, run: Run, device: str, overrides: dict, skip_existing: bool) -> Path:
+    """Train (or resume, or skip) and evaluate one run; -> its results.json."""
+    run_dir = exp.run_dir(run)
+    if skip_existing and (run_dir / "results.json").is_file() and finished(run_dir):
+        print(f"[{run.name}] results exist, skipped: {run_dir / 'results.json'}", file=sys.stderr)
+        return run_dir / "results.json"
+    run_dir = train_run(exp, run, device, overrides, skip_existing)
+    if exp.provenance:
+        record_provenance(run_dir, exp.provenance)
+    return evaluate_run(exp, run_dir, device, run)
 
 
 def export_gallery(exp: Experiment) -> None:

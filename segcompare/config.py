@@ -26,6 +26,8 @@ Format (every key but `dataset` and `models` is optional)::
       fp16_weights: false                # re-save the best weights as fp16 if mIoU moves < 0.1 point
     report: reports/pets                 # leaderboard.csv/.md, figures, report.html (default reports/NAME)
     samples: {dir: assets/samples/pets, count: 8}   # the app's gallery: test images + masks at train size
+    published: {unet_resnet34: 65.44}    # run name -> mIoU (%) of the experiment this config reproduces;
+                                         # recorded in each run's results and shown beside the measured mIoU
 
 Keys may be written with `-` or `_`. Unknown keys are refused with the list of valid ones.
 """
@@ -40,7 +42,7 @@ from .errors import UserError
 from .registry import unknown
 
 TOP_KEYS = ("name", "dataset", "dataset_options", "output", "train", "models", "evaluate", "report", "samples",
-            "provenance")
+            "provenance", "published")
 # Where the models' knowledge comes from, shown wherever a model is (app, model card, results): data name,
 # images, licence, credit, url, encoder pretraining, synthetic or not, and a caution for photos unlike the data.
 PROVENANCE_KEYS = ("data", "train_images", "licence", "credit", "url", "encoder", "synthetic", "caution")
@@ -69,6 +71,7 @@ class Experiment:
     path: str = ""
     samples: dict = field(default_factory=dict)  # {dir, count, split}: gallery export for the app
     provenance: dict = field(default_factory=dict)  # PROVENANCE_KEYS: recorded in every checkpoint and result
+    published: dict[str, float] = field(default_factory=dict)  # run name -> published mIoU (%)
 
     def run_dir(self, run: Run) -> Path:
         return Path(self.output) / run.name
@@ -174,12 +177,30 @@ def load_experiment(path: str | Path, dataset_root: str | None = None) -> Experi
     bad = sorted(set(provenance) - set(PROVENANCE_KEYS))
     if bad:
         raise UserError(f"{path} provenance: " + unknown("key", bad[0], PROVENANCE_KEYS))
+    published = _published(raw.get("published"), runs, str(path))
     root = dataset_root or os.environ.get(ROOT_ENV)
     return Experiment(name=name, dataset=replace_root(str(raw["dataset"]), root),
                       output=str(raw.get("output") or f"checkpoints/{name}"), runs=runs, train=train,
                       dataset_options=dict(raw.get("dataset_options") or {}), evaluate=evaluate,
                       report=raw.get("report", f"reports/{name}"), path=str(path), samples=samples,
-                      provenance=provenance)
+                      provenance=provenance, published=published)
+
+
+def _published(raw, runs: list[Run], source: str) -> dict[str, float]:
+    """`published:` -> {run name: mIoU in %}; a name that is no run, or a value outside 0-100, is refused."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{source} published: expected a mapping run name -> mIoU (%), got {raw!r}")
+    names = [r.name for r in runs]
+    out = {}
+    for name, value in raw.items():
+        if str(name) not in names:
+            raise UserError(f"{source} published: " + unknown("run", str(name), names))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise UserError(f"{source} published: {name} must be an mIoU in % (0-100), got {value!r}")
+        out[str(name)] = float(value)
+    return out
 
 
 def _run(entry, source: str) -> Run:

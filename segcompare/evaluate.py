@@ -58,20 +58,25 @@ def _device(device) -> torch.device:
 def recorded_options(spec: str, cfg: dict) -> dict:
     """The dataset options the checkpoint was trained with, when it is evaluated on the same dataset spec."""
     train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
-    options = train.get("dataset_options") if spec == cfg.get("dataset") else None
+    same = spec in (cfg.get("dataset"), train.get("dataset"))  # the dataset's spec, or the one given to train
+    options = train.get("dataset_options") if same else None
     return dict(options) if isinstance(options, dict) else {}
 
 
-def _dataset(spec: str, split: str, size, cfg: dict, options: dict | None = None):
+def _dataset(spec: str, split: str, size, cfg: dict, options: dict | None = None, remap=None):
     from .data import get_dataset
 
     options = recorded_options(spec, cfg) if options is None else options
     ds = get_dataset(spec, split, size=size, normalize=False, **options)
     k = cfg.get("num_classes") or len(ds.classes)
     if len(ds.classes) != k:
+        # --remap maps the model's predictions *after* scoring on the dataset it was trained on
+        hint = ("--remap applies to results on the model's own label set: evaluate on a dataset with its "
+                f"{k} classes and remap those" if remap is not None else
+                "or use --remap on a model with more classes")
         raise UserError(f"model {cfg['name']!r} predicts {k} classes but dataset {spec!r} has "
                         f"{len(ds.classes)} ({', '.join(ds.classes)}); evaluate on a dataset with the same "
-                        "classes (or use --remap on a model with more classes)")
+                        f"classes ({hint})")
     if cfg.get("classes") and list(cfg["classes"]) != list(ds.classes):
         print(f"warning: class names differ between the model ({', '.join(cfg['classes'])}) and {spec} "
               f"({', '.join(ds.classes)}); results use the dataset's names", file=sys.stderr)
@@ -214,7 +219,7 @@ def evaluate(checkpoint_or_model, dataset: str, split: str = "test", size=None, 
     dev = _device(device)
     model, cfg = _load(checkpoint_or_model, config, dev)
     size = tuple(size) if size else (tuple(cfg["input_size"]) if cfg.get("input_size") else None)
-    ds = _dataset(dataset, split, size, cfg, dataset_options)
+    ds = _dataset(dataset, split, size, cfg, dataset_options, remap)
     cfg.setdefault("mean", list(ds.mean))
     cfg.setdefault("std", list(ds.std))
     indices = list(range(len(ds) if max_images is None else min(len(ds), max_images)))
@@ -312,14 +317,17 @@ def remap_results(results: dict, mapping, new_classes: list[str]) -> dict:
     try:
         remap = lambda cm: M.remap_confusion(cm, mapping, num_new=k)
         cm = remap(results["confusion_matrix"])
-        band = remap(results["boundary_confusion_matrix"]) if "boundary_confusion_matrix" in results else None
+        # boundary bands were drawn along the fine labels' edges, most of which are no edge after the remap:
+        # a boundary IoU from them would be wrong, so none is reported
+        band = None
         per = remap(results["per_image"]["confusion"]) if results["per_image"].get("confusion") else \
             torch.zeros(0, k, k, dtype=torch.int64)
     except ValueError as e:
         raise UserError(f"remap does not fit {results.get('model')} ({len(results['classes'])} classes): "
                         f"{e}") from None
-    out = {key: v for key, v in results.items() if key not in ("roc", "pr", "ece", "reliability",
-                                                                "sampled_pixels", "boundary_iou")}
+    dropped = ("roc", "pr", "ece", "reliability", "sampled_pixels", "boundary_iou", "per_class_boundary_iou",
+               "boundary_confusion_matrix")
+    out = {key: v for key, v in results.items() if key not in dropped}
     out["classes"] = list(new_classes)
     out.update(metric_fields(cm, band, per, results["per_image"]["names"]))
     if "robustness_confusion" in results:

@@ -324,6 +324,29 @@ MIT_CONFIGS = {
     "b4": ([64, 128, 320, 512], [3, 8, 27, 3], 768), "b5": ([64, 128, 320, 512], [3, 6, 40, 3], 768)}
 
 
+def hub_unreachable(timeout: float = 2.0) -> bool:
+    """True when the Hub cannot answer: offline mode, or no TCP connection within `timeout` seconds.
+
+    Without this check an offline `from_pretrained` retries each file for 35-50 s before its error; with it, the
+    cache is used (local_files_only) and a missing repo fails at once. Behind a proxy the Hub decides.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        return True
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError:
+        return True
+    return False
+
+
 def _hf_builder(variant: str):
     def build(num_classes: int, pretrained: str) -> nn.Module:
         from transformers import SegformerConfig, SegformerForSemanticSegmentation
@@ -337,7 +360,7 @@ def _hf_builder(variant: str):
             hf_logging.set_verbosity_error()  # the "newly initialized decode_head" warning is expected
             try:
                 return SegformerForSemanticSegmentation.from_pretrained(
-                    repo, num_labels=num_classes, ignore_mismatched_sizes=True)
+                    repo, num_labels=num_classes, ignore_mismatched_sizes=True, local_files_only=hub_unreachable())
             except OSError as e:
                 from huggingface_hub.constants import HF_HUB_CACHE
 

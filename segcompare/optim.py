@@ -4,7 +4,8 @@ Optimizers: `adamw` (optionally AMSGrad), `adam`, `sgd` (Nesterov momentum 0.9).
 Schedules (all stepped once per optimizer step, as multipliers of the base learning rate):
 - `cosine`: linear warm-up over `warmup` of the steps, then cosine decay to `min_lr_ratio`;
 - `onecycle`: cosine warm-up from lr/25 over `warmup` (default 30%) of the steps, then cosine annealing to
-  lr/25e4, as `torch.optim.lr_scheduler.OneCycleLR(anneal_strategy="cos")` (learning rate only);
+  lr/25e4: `torch.optim.lr_scheduler.OneCycleLR(anneal_strategy="cos", pct_start=warmup)` step for step
+  (learning rate only; momentum is not cycled), including its phase boundary at pct_start * steps - 1;
 - `poly`: linear warm-up, then (1 - t)^0.9 (DeepLab's schedule);
 - `exponential`: lr * gamma^epoch (per epoch, `ExponentialLR`'s schedule; gamma 0.98 by default);
 - `none`: constant.
@@ -75,15 +76,24 @@ def lr_multiplier(name: str, total_steps: int, steps_per_epoch: int, warmup: flo
     def cos(a: float, b: float, t: float) -> float:  # from a to b as t goes 0 -> 1
         return b + (a - b) * 0.5 * (1 + math.cos(math.pi * min(max(t, 0.0), 1.0)))
 
+    # OneCycleLR's phases end at steps pct * total - 1 (a float) and total - 1; the second starts where the first ends
+    pct = warm if warm < 1 else warm / total
+    ends = (float(pct * total) - 1, float(total - 1))
+
+    def onecycle(step: int) -> float:
+        if step <= ends[0]:
+            start, end, a, b = 0.0, ends[0], 1 / 25, 1.0
+        else:
+            start, end, a, b = ends[0], ends[1], 1.0, 1 / 25e4
+        return cos(a, b, (step - start) / (end - start) if end > start else 1.0)
+
     def fn(step: int) -> float:
         if name == "none":
             return 1.0
         if name == "exponential":
             return gamma ** (step // max(1, steps_per_epoch))
         if name == "onecycle":
-            if step < warm_steps:
-                return cos(1 / 25, 1.0, step / warm_steps)
-            return cos(1.0, 1 / 25e4, (step - warm_steps) / max(1, total - warm_steps))
+            return onecycle(step)
         if step < warm_steps:
             return (step + 1) / (warm_steps + 1)
         t = (step - warm_steps) / max(1, total - warm_steps)

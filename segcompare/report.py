@@ -46,8 +46,8 @@ __all__ = ["load_results", "find_results", "check_comparable", "display_name", "
 RESULTS_FILE = "results.json"
 HISTORY_FILE = "history.jsonl"
 # column -> decimals shown; percentages from 0-1 fractions
-COLUMNS = {"Model": None, "mIoU (%)": 1, "Pixel acc. (%)": 1, "Boundary IoU (%)": 1, "Mean acc. (%)": 1,
-           "Latency p50 (ms)": 1, "Params (M)": 2, "Size (MB)": 1, "Robust mIoU (%)": 1}
+COLUMNS = {"Model": None, "mIoU (%)": 1, "Published mIoU (%)": 2, "Pixel acc. (%)": 1, "Boundary IoU (%)": 1,
+           "Mean acc. (%)": 1, "Latency p50 (ms)": 1, "Params (M)": 2, "Size (MB)": 1, "Robust mIoU (%)": 1}
 
 
 # --- reading ----------------------------------------------------------------------------------------------
@@ -88,10 +88,25 @@ def check_comparable(results: list[dict]) -> None:
             if r.get(key) != first.get(key):
                 raise UserError(f"cannot compare {a} and {b} in one table: different {what} "
                                 f"({first.get(key)!r} vs {r.get(key)!r}); evaluate both on the same data")
+        check_same_scoring(first, r, a, b)
         na, nb = (sorted((x.get("per_image") or {}).get("names") or []) for x in (first, r))
         if na and nb and na != nb:
             raise UserError(f"cannot compare {a} and {b} in one table: evaluated on different images "
                             f"({len(na)} vs {len(nb)}); evaluate both on the whole split (or the same --max-images)")
+
+
+def scored_on(result: dict) -> str:
+    """What a result's pixels were scored against: its own dataset, or the one it was remapped from."""
+    source = result.get("remapped_from")
+    return f"remapped from {source.get('dataset')}" if isinstance(source, dict) else "native labels"
+
+
+def check_same_scoring(first: dict, other: dict, a: str, b: str) -> None:
+    """A 19->8 remapped result has no void class, so it is scored on other pixels than a native cityscapes-8
+    result even when dataset and classes read the same: never rank the two in one table."""
+    if scored_on(first) != scored_on(other):
+        raise UserError(f"cannot compare {a} and {b} in one table: {a} is scored on {scored_on(first)}, {b} on "
+                        f"{scored_on(other)} (other pixels count); evaluate both natively or remap both")
 
 
 def read_history(checkpoint_dir) -> list[dict]:
@@ -120,12 +135,19 @@ def _row(r: dict, label: str) -> dict:
             "Size (MB)": r.get("size_mb"), "Robust mIoU (%)": pct(_mean_robustness(r))}
 
 
+def published_column(results: list[dict]) -> list[float]:
+    """The published mIoU (%) of the experiment a run reproduces (`published:` of the config), NaN if none."""
+    return [math.nan if r.get("published_miou") is None else 100.0 * r["published_miou"] for r in results]
+
+
 def leaderboard(results: list[dict]) -> pd.DataFrame:
     """One row per model, best mIoU first (ties: faster first); the robustness column only when measured."""
     rows = [_row(r, lab) for r, lab in zip(results, model_labels(results))]
     df = pd.DataFrame(rows, columns=list(COLUMNS)).astype({c: float for c in COLUMNS if c != "Model"})
-    if df["Robust mIoU (%)"].isna().all():
-        df = df.drop(columns="Robust mIoU (%)")
+    df["Published mIoU (%)"] = published_column(results)
+    for optional in ("Published mIoU (%)", "Robust mIoU (%)"):
+        if df[optional].isna().all():
+            df = df.drop(columns=optional)
     df = df.sort_values(["mIoU (%)", "Latency p50 (ms)"], ascending=[False, True], na_position="last",
                         kind="mergesort")
     return df.round({c: d for c, d in COLUMNS.items() if d is not None and c in df}).reset_index(drop=True)

@@ -17,6 +17,9 @@ from .errors import UserError
 from .results import FORMAT, unique_labels
 
 CHUNK = 256  # replicates per matrix product: bounds memory for large test sets
+# Below this many test images a bootstrap interval is itself unreliable (few distinct resamples, percentile
+# intervals too narrow): verdicts then carry a caution instead of reading as settled.
+MIN_IMAGES = 30
 
 
 def _label(res: dict) -> str:
@@ -37,6 +40,11 @@ def check_comparable(a: dict, b: dict) -> None:
         if a.get(key) != b.get(key):
             raise UserError(f"cannot compare {_label(a)} and {_label(b)}: different {what} "
                             f"({a.get(key)!r} vs {b.get(key)!r}); evaluate both on the same data")
+    sa, sb = (_remapped_source(r) for r in (a, b))
+    if sa != sb:
+        what = lambda s: f"remapped from {s}" if s else "native labels"
+        raise UserError(f"cannot compare {_label(a)} and {_label(b)}: scored on {what(sa)} vs {what(sb)}, so "
+                        "other pixels count (a remap has no void class); evaluate both natively or remap both")
     na, nb = a["per_image"]["names"], b["per_image"]["names"]
     if sorted(na) != sorted(nb) or len(set(na)) != len(na):
         only = sorted(set(na) ^ set(nb))
@@ -47,6 +55,11 @@ def check_comparable(a: dict, b: dict) -> None:
         if not res["per_image"].get("confusion"):
             raise UserError(f"{_where(res)} has no per-image confusion matrices; "
                             "re-run `segcompare evaluate`")
+
+
+def _remapped_source(res: dict) -> str | None:
+    source = res.get("remapped_from")
+    return str(source.get("dataset")) if isinstance(source, dict) else None
 
 
 def _stack(res: dict, order: list[str]) -> np.ndarray:
@@ -124,14 +137,24 @@ def paired_bootstrap(res_a: dict, res_b: dict, n_boot: int = 2000, seed: int = 0
            "n_images": n, "n_boot": n_boot, "seed": seed, "classes": list(res_a["classes"]),
            "per_class_diff": _none(iou_a - iou_b), "per_class_ci_low": _none(clo),
            "per_class_ci_high": _none(chi)}
-    out["verdict"] = verdict(out["a"], out["b"], diff, out["ci_low"], out["ci_high"], win, loss)
+    out["verdict"] = verdict(out["a"], out["b"], diff, out["ci_low"], out["ci_high"], win, loss, n_images=n)
+    out["small_sample"] = n < MIN_IMAGES
     return out
 
 
 def verdict(a: str, b: str, diff: float, ci_low: float, ci_high: float, win_rate: float | None = None,
-            loss_rate: float | None = None) -> str:
+            loss_rate: float | None = None, n_images: int | None = None) -> str:
     """One plain-language sentence. `diff` and the interval are A - B in mIoU units (0-1), spoken in
-    points; `win_rate` / `loss_rate` are the shares of images where A's image mIoU beats / loses to B's."""
+    points; `win_rate` / `loss_rate` are the shares of images where A's image mIoU beats / loses to B's;
+    with fewer than MIN_IMAGES test images the sentence says it is not to be trusted."""
+    text = _verdict(a, b, diff, ci_low, ci_high, win_rate, loss_rate)
+    if n_images is not None and n_images < MIN_IMAGES:
+        text += (f" — caution: only {n_images} test images (fewer than {MIN_IMAGES}), too few for the interval "
+                 "to be trusted; evaluate on more images")
+    return text
+
+
+def _verdict(a, b, diff, ci_low, ci_high, win_rate, loss_rate) -> str:
     pts = lambda v: f"{100 * v:.1f}"
     if ci_low > 0:
         better, worse, d, lo, hi, share = a, b, diff, ci_low, ci_high, win_rate

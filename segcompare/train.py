@@ -150,6 +150,9 @@ class EpochSampler(torch.utils.data.Sampler):
 
 
 def make_loader(ds, batch_size: int, sampler: EpochSampler, workers: int | None, drop_last: bool):
+    """A loader with its own generator: an iterator without one draws its workers' base seed from the global
+    RNG, and a persistent (validation) iterator does so once per process, so a resumed run's global RNG (dropout)
+    would drift from an uninterrupted run's. `train_epoch` reseeds it per epoch."""
     from .data.loader import default_workers, seed_worker
 
     if hasattr(ds, "fill_cache"):
@@ -162,7 +165,13 @@ def make_loader(ds, batch_size: int, sampler: EpochSampler, workers: int | None,
         if "fork" in torch.multiprocessing.get_all_start_methods():
             kwargs["multiprocessing_context"] = "fork"
     return torch.utils.data.DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                                       drop_last=drop_last, pin_memory=torch.cuda.is_available(), **kwargs)
+                                       drop_last=drop_last, pin_memory=torch.cuda.is_available(),
+                                       generator=torch.Generator().manual_seed(loader_seed(sampler, 0)), **kwargs)
+
+
+def loader_seed(sampler: EpochSampler, epoch: int) -> int:
+    """Seed of a loader's generator at an epoch: a function of (seed, epoch, rank), never of the process's past."""
+    return (sampler.seed * 1_000_003 + epoch) * 1_009 + sampler.rank + (0 if sampler.shuffle else 500)
 
 
 def build_loss_for(cfg: TrainConfig, train_ds, is_main: bool):
@@ -216,6 +225,7 @@ def train_epoch(ctx, epoch: int) -> dict:
     loader, opt, sched, loss_fn = ctx["train_loader"], ctx["opt"], ctx["sched"], ctx["loss"]
     ctx["train_ds"].epoch = epoch
     loader.sampler.epoch = epoch
+    loader.generator.manual_seed(loader_seed(loader.sampler, epoch))
     model.train()
     n_batches = len(loader)
     if ctx["max_steps"] is not None:
@@ -398,6 +408,9 @@ def _fit(cfg: TrainConfig, acc, out: Path, last: Path | None) -> Path:
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     loss_fn = build_loss_for(cfg, train_ds, main)
+    from .memory import check_fits  # an impossible size/batch fails now, not when the OS kills the process
+
+    check_fits(model, cfg.model, size, cfg.batch_size, cfg.optimizer, acc.device, cfg.amsgrad, cfg.mixed_precision)
 
     from .optim import build_optimizer, build_scheduler
 

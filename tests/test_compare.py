@@ -131,3 +131,44 @@ def test_shipped_configs_are_valid(path):
     for run in exp.runs:
         options = {**exp.train, **run.options, "dataset": exp.dataset, "out": str(exp.run_dir(run))}
         resolve_config(TrainConfig.from_dict(options))  # names, strategies, schedules all check out
+
+
+def test_a_failed_run_does_not_lose_the_finished_ones(tmp_path):
+    text = TINY_YAML.replace("  - fcn_resnet18\n", "  - {{name: broken, model: fcn_resnet18, strategy: finetune, "
+                             "pretrained: {out}/missing.safetensors}}\n")
+    path = write(tmp_path, text)
+    with pytest.raises(UserError, match=r"1 of 2 runs failed: broken \(pretrained weights .*not found") as e:
+        compare(path, device="cpu")
+    assert "reported in" in str(e.value) and "\n" not in str(e.value)
+    assert json.loads((tmp_path / "ckpt" / "fcn-dice" / "results.json").read_text())["num_images"] == 4
+    rows = (tmp_path / "report" / "leaderboard.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith("FCN (ResNet-18),")  # the finished run alone
+
+
+def test_dataset_options_reach_evaluation(tmp_path):
+    """cityscapes-8 with {void: ignore} trains on 7 classes; evaluation must score on the same 7."""
+    from test_datasets import make_cityscapes
+
+    root = make_cityscapes(tmp_path / "cs")
+    path = tmp_path / "cs8.yaml"
+    path.write_text(f"dataset: cityscapes-8:{root}\ndataset_options: {{void: ignore}}\noutput: {tmp_path}/ckpt\n"
+                    "train: {size: [32, 32], epochs: 1, batch_size: 2, workers: 0, progress: false}\n"
+                    "models: [fcn_resnet18]\nevaluate: {latency: false, boundary_px: 1}\n"
+                    f"published: {{fcn_resnet18: 50.5}}\nreport: {tmp_path}/report\n")
+    [results] = compare(path, device="cpu", max_steps=1)
+    res = json.loads(results.read_text())
+    assert len(res["classes"]) == 7 and "void" not in res["classes"]
+    assert res["published_miou"] == pytest.approx(0.505)
+    assert main(["evaluate", "--checkpoint", str(results.parent), "--dataset", f"cityscapes-8:{root}", "--no-latency",
+                 "--out", str(tmp_path / "again.json")]) == 0  # the options travel with the checkpoint
+    assert json.loads((tmp_path / "again.json").read_text())["classes"] == res["classes"]
+
+
+def test_published_names_must_be_runs(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("dataset: synthetic-pets\nmodels: [fcn_resnet18]\npublished: {fcn_resnet81: 70}\n")
+    with pytest.raises(UserError, match="unknown run 'fcn_resnet81'. Did you mean fcn_resnet18"):
+        load_experiment(path)
+    path.write_text("dataset: synthetic-pets\nmodels: [fcn_resnet18]\npublished: {fcn_resnet18: 0.7e3}\n")
+    with pytest.raises(UserError, match=r"mIoU in % \(0-100\)"):
+        load_experiment(path)

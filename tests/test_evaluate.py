@@ -241,7 +241,36 @@ def test_cityscapes_remap_makes_results_comparable_with_cityscapes_8():
     assert res8["dataset"] == "cityscapes:/cs".replace("cityscapes:", "cityscapes-8:")
     assert res8["per_class_iou"][0] is None  # void: never in the 19-class labels nor predicted
     other = {**res8, "model": "segformer"}
-    check_comparable(res8, other)
+    check_comparable(res8, other)  # two remapped results: the same pixels count
+
+
+def test_remapped_results_are_never_ranked_against_native_ones():
+    """A 19->8 remap has no void class, so it is scored on other pixels than a native cityscapes-8 result even
+    though dataset and classes read the same after the remap."""
+    from segcompare.report import check_comparable as table_check
+    from segcompare.stats import check_comparable
+
+    names = [f"f{i}" for i in range(4)]
+    cms19 = torch.randint(0, 50, (4, 19, 19))
+    res19 = {"format": FORMAT, "model": "fcn", "dataset": "cityscapes:/cs", "split": "test",
+             "classes": [f"c{i}" for i in range(19)], **metric_fields(cms19.sum(0), cms19.sum(0), cms19, names)}
+    remapped = remap_results(res19, *resolve_remap("cityscapes19-to-8"))
+    assert remapped["remapped_from"]["dataset"] == "cityscapes:/cs"
+    assert "boundary_iou" not in remapped  # the bands followed the 19 classes' edges
+    cms8 = torch.randint(0, 50, (4, 8, 8))
+    native = {"format": FORMAT, "model": "segformer", "dataset": remapped["dataset"], "split": "test",
+              "classes": list(remapped["classes"]), **metric_fields(cms8.sum(0), None, cms8, names)}
+    with pytest.raises(UserError, match="remapped from cityscapes:/cs vs native labels"):
+        check_comparable(remapped, native)
+    with pytest.raises(UserError, match="scored on remapped from cityscapes:/cs"):
+        table_check([remapped, native])
+
+
+def test_remap_error_does_not_suggest_remap_again(spec):
+    cfg = {**ORACLE_CFG, "num_classes": 5}
+    with pytest.raises(UserError, match="predicts 5 classes") as e:
+        evaluate((Oracle(), cfg), spec, latency=False, progress=False, remap="cityscapes19-to-8")
+    assert "or use --remap" not in str(e.value) and "remap those" in str(e.value)
 
 
 def test_class_count_mismatch_is_a_user_error(spec):

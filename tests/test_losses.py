@@ -81,3 +81,27 @@ def test_bad_specs_are_one_line_user_errors(spec, message):
     with pytest.raises(UserError, match=message) as e:
         build_loss(spec)
     assert "\n" not in str(e.value)
+
+
+def test_tversky_weighs_misses_more_than_dice_and_takes_alpha_beta():
+    logits, target = tiny(seed=4)
+    dice = build_loss("dice")(logits, target)
+    assert not torch.allclose(build_loss("tversky")(logits, target), dice)  # alpha 0.3 / beta 0.7 by default
+    assert torch.allclose(build_loss("tversky(alpha=0.5,beta=0.5)")(logits, target), dice)
+    import segmentation_models_pytorch as smp
+
+    ref = smp.losses.TverskyLoss("multiclass", ignore_index=255, alpha=0.7, beta=0.3)(logits, target)
+    assert torch.allclose(build_loss("ce+0.5*tversky(alpha=0.7, beta=0.3)").parts[1](logits, target), ref)
+    assert parse_loss("tversky(alpha=0.7)") == [(1.0, "tversky")]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("tversky(gamma=2)", "has no parameter 'gamma'; valid: alpha, beta"),
+    ("dice(alpha=0.5)", "has no parameter 'alpha'; it takes none"),
+    ("tversky(alpha=2)", "between 0 and 1"),
+    ("tversky(alpha=x)", "must be a number"),
+    ("tversky(alpha=0.5", "close the parenthesis"),
+])
+def test_bad_loss_parameters(spec, message):
+    with pytest.raises(UserError, match=message):
+        parse_loss(spec)

@@ -339,3 +339,17 @@ def test_cli_report_errors(runs, tmp_path, capsys):
     assert main(["report", "--results", str(runs), str(other), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "cannot compare" in err and "different datasets" in err and len(err.strip().splitlines()) == 1
+
+
+def test_published_figures_stand_beside_the_measured_ones(tmp_path):
+    """`published:` of an experiment config reaches results.json as published_miou; the table shows it."""
+    with_fig = make_results("fcn_resnet50", accuracy=0.9, seed=1, published_miou=0.6956)
+    without = make_results("unet_resnet34", accuracy=0.7, seed=2)
+    df = report.leaderboard([with_fig, without])
+    assert list(df.columns[:3]) == ["Model", "mIoU (%)", "Published mIoU (%)"]
+    assert df["Published mIoU (%)"].tolist()[0] == pytest.approx(69.56) and np.isnan(df["Published mIoU (%)"][1])
+    assert "| 69.56 |" in report.leaderboard_markdown(df) and "| – |" in report.leaderboard_markdown(df)
+    assert "Published mIoU (%)" not in report.leaderboard([without]).columns  # no figures, no empty column
+    paths = [write(tmp_path, r) for r in (with_fig, without)]
+    report.write_report(paths, tmp_path / "out")
+    assert "Published mIoU (%)" in (tmp_path / "out" / "report.html").read_text()

@@ -123,3 +123,12 @@ def test_same_model_name_twice_gets_distinct_labels():
     b = {**make_results("unet", random_cms(8, 0.6, seed=16)), "checkpoint": "runs/unet-small"}
     out = stats.compare_all([a, b], n_boot=100)
     assert out[0]["a"] == "unet [unet]" and out[0]["b"] == "unet [unet-small]"
+
+
+def test_few_test_images_carry_a_caution():
+    few = stats.paired_bootstrap(make_results("good", random_cms(4, 0.9, seed=1)),
+                                 make_results("bad", random_cms(4, 0.5, seed=2)), n_boot=200)
+    assert few["small_sample"] and "caution: only 4 test images" in few["verdict"]
+    many = stats.paired_bootstrap(make_results("good", random_cms(stats.MIN_IMAGES, 0.9, seed=1)),
+                                  make_results("bad", random_cms(stats.MIN_IMAGES, 0.5, seed=2)), n_boot=200)
+    assert not many["small_sample"] and "caution" not in many["verdict"]

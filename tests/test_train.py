@@ -135,6 +135,19 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     assert len(hist_b) == 3
 
 
+def test_resume_with_default_workers_gives_the_same_weights(tmp_path):
+    """Default DataLoader workers (a persistent validation iterator) and dropout (fcn's head): a run stopped after
+    epoch 2 and resumed in the same process ends with the weights of an uninterrupted run."""
+    opts = {**TINY, "workers": None, "epochs": 4, "val_every": 1, "scheduler": "exponential", "seed": 3}
+    full = fit(TrainConfig(model="fcn_resnet18", out=str(tmp_path / "full"), **opts))
+    part = fit(TrainConfig(model="fcn_resnet18", out=str(tmp_path / "part"), **{**opts, "max_steps": 4}))
+    assert read_last(find_last(part))[0]["epoch"] == 2
+    resumed = fit(TrainConfig(model="fcn_resnet18", out=str(part), resume=True, **opts))
+    a, b = weights(full / "last"), weights(resumed / "last")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_interrupted_swap_falls_back_to_previous_state(tmp_path):
     out = fit(TrainConfig(model="fcn_resnet18", out=str(tmp_path / "r"), **{**TINY, "epochs": 1}))
     (out / "last").rename(out / ".last.old")  # killed between the two renames of the swap
@@ -267,11 +280,25 @@ def test_read_only_output_is_a_user_error(tmp_path):
 
 
 # --- schedules ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("total, warmup", [(100, 0.3), (101, None), (7, 0.25), (2, 0.3), (50, 10), (1000, 0.1)])
+def test_onecycle_is_torchs_onecycle_lr(total, warmup):
+    """Every step's learning rate equals torch.optim.lr_scheduler.OneCycleLR's (cosine, no momentum cycling)."""
+    max_lr = 3e-4
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=max_lr)
+    pct = 0.3 if warmup is None else (warmup if warmup < 1 else warmup / total)
+    ref = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=total, pct_start=pct,
+                                              anneal_strategy="cos", cycle_momentum=False)
+    ours = lr_multiplier("onecycle", total_steps=total, steps_per_epoch=10, warmup=warmup)
+    for step in range(total):
+        assert max_lr * ours(step) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-9, abs=1e-15), step
+        opt.step()
+        ref.step()
+
+
 def test_schedules_by_hand():
-    one = lr_multiplier("onecycle", total_steps=100, steps_per_epoch=10)
-    assert one(0) == pytest.approx(1 / 25) and one(30) == pytest.approx(1.0)
-    assert one(15) == pytest.approx((1 + 1 / 25) / 2)  # half-way up the cosine warm-up
-    assert one(100) == pytest.approx(1 / 25e4) and one(65) == pytest.approx((1 + 1 / 25e4) / 2)
+    one = lr_multiplier("onecycle", total_steps=101, steps_per_epoch=10)  # OneCycleLR: peak at 0.3 * 101 - 1
+    assert one(0) == pytest.approx(1 / 25) and one(29.3) == pytest.approx(1.0)
+    assert one(100) == pytest.approx(1 / 25e4) and one(64.65) == pytest.approx((1 + 1 / 25e4) / 2)
     exp = lr_multiplier("exponential", total_steps=100, steps_per_epoch=10, gamma=0.5)
     assert [exp(s) for s in (0, 9, 10, 25)] == [1.0, 1.0, 0.5, 0.25]
     cos = lr_multiplier("cosine", total_steps=100, steps_per_epoch=10, warmup=0.1)
