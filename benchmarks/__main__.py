@@ -199,7 +199,9 @@ def quality_rows() -> list[list[str]]:
     """The committed demo models' test mIoU, as recorded by `segcompare compare` (no data set needed here)."""
     rows = []
     for task, bar in QUALITY_BARS.items():
-        results = [json.loads(p.read_text()) for p in sorted((ROOT / "checkpoints" / task).glob("*/results.json"))]
+        from segcompare.formats.results import read_results_file
+
+        results = [read_results_file(p) for p in sorted((ROOT / "checkpoints" / task).glob("*/results.json"))]
         if not results:
             rows.append([f"quality: best {task} model, test mIoU", f">= {bar:.0%}", "-", "not measured",
                          f"no checkpoints in checkpoints/{task}"])
