@@ -36,7 +36,7 @@ SAMPLES = {"pets": {"cat_001": (80, 60), "dog_002": (64, 64)}, "streets": {"stre
 def fake_results(name: str, spec: dict, seed: int) -> dict:
     """A Contract-4 results dict with plausible numbers, built with the real metric functions."""
     from segcompare.calibration import curves, reliability
-    from segcompare.evaluate import metric_fields
+    from segcompare.evaluation import metric_fields
 
     rng = np.random.default_rng(seed)
     k, n = len(spec["classes"]), 6

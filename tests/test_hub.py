@@ -14,6 +14,7 @@ from huggingface_hub import ModelCard, constants
 
 from segcompare import build_model, load_model, save_checkpoint
 from segcompare import hub as H
+from segcompare import publish as P
 from segcompare.cli import main
 from segcompare.errors import UserError
 from segcompare.model_card import dataset_name, model_card
@@ -131,7 +132,7 @@ def test_cached_repo_without_config_is_refused(hub_env, tmp_path, monkeypatch):
 @pytest.mark.parametrize("bad", ["just-a-name", "a/b/c", "org/bad name", "org/-x-"])
 def test_bad_repo_id(hub_env, checkpoint, bad):
     with pytest.raises(UserError, match="not a Hub repo id"):
-        H.push(checkpoint, bad, token=TOKEN)
+        P.push(checkpoint, bad, token=TOKEN)
 
 
 # ----------------------------------------------------------------------------------------------- model card
@@ -194,9 +195,9 @@ def test_push_sends_checkpoint_and_card_then_pull_and_load(fake_hub, checkpoint,
 
 
 def test_push_to_branch_and_pull_pinned_revision(fake_hub, checkpoint, hub_env):
-    H.push(checkpoint, "me/pets", token=TOKEN)
+    P.push(checkpoint, "me/pets", token=TOKEN)
     (checkpoint / "results.json").write_text(json.dumps({**RESULTS, "miou": 0.7}))
-    url = H.push(checkpoint, "me/pets", revision="dev", token=TOKEN)
+    url = P.push(checkpoint, "me/pets", revision="dev", token=TOKEN)
     assert any(r["path"] == "/api/models/me/pets/branch/dev" for r in fake_hub.requests)
     assert [c["branch"] for c in fake_hub.commits("me/pets")] == ["main", "dev"]
     assert json.loads(fake_hub.files("me/pets", "main")["results.json"])["miou"] == RESULTS["miou"]
@@ -215,9 +216,9 @@ def test_interrupted_push_can_be_run_again(fake_hub, checkpoint, monkeypatch):
 
     monkeypatch.setattr(fake_hub.server.RequestHandlerClass, "_commit", fail_once)
     with pytest.raises(UserError, match="503.*safe to repeat"):
-        H.push(checkpoint, "me/pets", token=TOKEN)
+        P.push(checkpoint, "me/pets", token=TOKEN)
     assert fake_hub.commits("me/pets") == []
-    H.push(checkpoint, "me/pets", token=TOKEN)  # repo exists now: create_repo(exist_ok) + commit again
+    P.push(checkpoint, "me/pets", token=TOKEN)  # repo exists now: create_repo(exist_ok) + commit again
     assert "model.safetensors" in fake_hub.files("me/pets")
 
 
@@ -231,7 +232,7 @@ def test_push_without_token_is_one_line_and_sends_nothing(fake_hub, checkpoint, 
 def test_push_offline_is_refused(hub_env, checkpoint, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UserError, match="HF_HUB_OFFLINE is set"):
-        H.push(checkpoint, "me/pets", token=TOKEN)
+        P.push(checkpoint, "me/pets", token=TOKEN)
 
 
 def test_pull_repo_not_found(fake_hub, hub_env, capsys):
@@ -242,12 +243,12 @@ def test_pull_repo_not_found(fake_hub, hub_env, capsys):
 
 def test_push_unreachable_hub_is_one_line(hub_env, checkpoint):
     with pytest.raises(UserError, match=r"cannot reach the Hub at http://127.0.0.1:9 .*safe to repeat"):
-        H.push(checkpoint, "me/pets", token=TOKEN)
+        P.push(checkpoint, "me/pets", token=TOKEN)
 
 
 def test_push_of_a_folder_that_is_not_a_checkpoint(hub_env, tmp_path):
     with pytest.raises(UserError, match="config.json is missing"):
-        H.push(tmp_path, "me/pets", token=TOKEN)
+        P.push(tmp_path, "me/pets", token=TOKEN)
 
 
 @pytest.mark.parametrize("good", [True, False])
@@ -320,7 +321,7 @@ def test_push_space(fake_hub, project, checkpoint, monkeypatch, source):
 
 def test_push_space_needs_app(fake_hub, tmp_path):
     with pytest.raises(UserError, match="no app.py"):
-        H.push_space("me/demo", root=tmp_path, token=TOKEN)
+        P.push_space("me/demo", root=tmp_path, token=TOKEN)
 
 
 # ----------------------------------------------------------------------------------------------- spaces conventions
@@ -328,7 +329,7 @@ def test_push_space_front_matter_as_the_hub_reads_it(fake_hub, project, checkpoi
     """models:, preload_from_hub:, python_version, suggested_hardware, tags: keys and types per the Spaces
     config reference (https://huggingface.co/docs/hub/spaces-config-reference)."""
     pin = "b" * 40
-    H.push_space("me/demo", root=project, model_repos=["me/pets", f"me/streets@{pin}", f"me/cats={checkpoint}"],
+    P.push_space("me/demo", root=project, model_repos=["me/pets", f"me/streets@{pin}", f"me/cats={checkpoint}"],
                  checkpoints=[checkpoint], token=TOKEN)
     files = fake_hub.files("me/demo", repo_type="space")
     meta = front_matter(files["README.md"].decode())
@@ -386,7 +387,7 @@ def test_push_refuses_a_symlinked_checkpoint_file(fake_hub, checkpoint, tmp_path
     (checkpoint / name).unlink()
     (checkpoint / name).symlink_to(secret)
     with pytest.raises(UserError, match=re.escape(f"refusing to upload {checkpoint / name}: it is a symbolic link")):
-        H.push(checkpoint, "me/pets", token=TOKEN)
+        P.push(checkpoint, "me/pets", token=TOKEN)
     assert fake_hub.requests == []  # refused before anything is sent
 
 
@@ -396,11 +397,11 @@ def test_push_refuses_a_dangling_link_and_a_fifo(fake_hub, checkpoint):
     (checkpoint / "sample.png").unlink()
     (checkpoint / "sample.png").symlink_to("/nonexistent/x")
     with pytest.raises(UserError, match="sample.png: it is a symbolic link"):
-        H.push(checkpoint, "me/pets", token=TOKEN)
+        P.push(checkpoint, "me/pets", token=TOKEN)
     (checkpoint / "sample.png").unlink()
     os.mkfifo(checkpoint / "sample.png")
     with pytest.raises(UserError, match="sample.png: it is not a regular file"):
-        H.push(checkpoint, "me/pets", token=TOKEN)
+        P.push(checkpoint, "me/pets", token=TOKEN)
 
 
 @pytest.mark.parametrize("where", ["assets/samples/key.png", "configs/x.yaml", "README.md", "app.py",
@@ -413,7 +414,7 @@ def test_push_space_refuses_symlinks_by_name(fake_hub, project, tmp_path, where)
         shutil.rmtree(link) if link.is_dir() else link.unlink()
     link.symlink_to(secret if "." in link.name else tmp_path)
     with pytest.raises(UserError, match=re.escape(f"refusing to upload {link}: it is a symbolic link")):
-        H.push_space("me/demo", root=project, token=TOKEN)
+        P.push_space("me/demo", root=project, token=TOKEN)
     assert not any(b"PRIVATE KEY" in r["body"] for r in fake_hub.requests)
 
 
@@ -423,5 +424,5 @@ def test_push_space_refuses_a_symlinked_embedded_checkpoint_file(fake_hub, proje
     (checkpoint / "sample.png").unlink()
     (checkpoint / "sample.png").symlink_to(secret)
     with pytest.raises(UserError, match="sample.png: it is a symbolic link"):
-        H.push_space("me/demo", root=project, checkpoints=[checkpoint], token=TOKEN)
+        P.push_space("me/demo", root=project, checkpoints=[checkpoint], token=TOKEN)
     assert not any(TOKEN.encode() in r["body"] for r in fake_hub.requests)

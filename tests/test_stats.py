@@ -8,7 +8,7 @@ from fake_results import random_cms
 from segcompare import metrics as M
 from segcompare import stats
 from segcompare.errors import UserError
-from segcompare.evaluate import FORMAT, metric_fields
+from segcompare.evaluation import FORMAT, metric_fields
 
 CLASSES = ["bg", "cat", "dog"]
 
