@@ -22,7 +22,11 @@ from segcompare.model_card import dataset_name, model_card
 TOKEN = "hf_fake_valid_token"
 MODEL = "linknet_tu-mobilenetv3_small_050"  # 0.4 M parameters: fast to save, send and load
 CLASSES = ["background", "cat", "dog"]
-RESULTS = {"format": "segcompare-results/1", "dataset": "oxford-pet:/home/me/data/pets", "split": "test",
+# A complete results.json (push reads it with the same checked reader as the report and the app).
+RESULTS = {"format": "segcompare-results/1", "model": MODEL, "dataset": "oxford-pet:/home/me/data/pets",
+           "split": "test",
+           "classes": CLASSES, "confusion_matrix": [[90, 5, 5], [20, 50, 30], [40, 40, 20]],
+           "per_image": {"names": ["a.jpg", "b.jpg"]}, "num_images": 2,
            "miou": 0.61234, "pixel_accuracy": 0.9012, "boundary_iou": 0.4, "per_class_iou": [0.9, 0.5, None],
            "per_class_precision": [0.95, 0.6, 0.1], "per_class_recall": [0.93, 0.55, 0.2],
            "latency_ms": {"device": "cpu", "batch": 1, "p50": 12.5}}
@@ -354,7 +358,6 @@ def test_space_loads_models_from_hub_cache_else_embedded(hub_env, checkpoint, tm
     embedded copy; the app's catalog lists what it found."""
     from segcompare.catalog import discover
 
-    (checkpoint / "results.json").unlink()  # RESULTS is a card fixture, not a complete results.json
     space = tmp_path / "space"
     shutil.copytree(checkpoint, space / "checkpoints" / "hub-fallback" / "me" / "cats")
     shutil.copytree(checkpoint, space / "checkpoints" / "plain")
