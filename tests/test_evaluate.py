@@ -241,7 +241,7 @@ def test_cityscapes_remap_makes_results_comparable_with_cityscapes_8():
     assert res8["dataset"] == "cityscapes:/cs".replace("cityscapes:", "cityscapes-8:")
     assert res8["per_class_iou"][0] is None  # void: never in the 19-class labels nor predicted
     other = {**res8, "model": "segformer"}
-    check_comparable(res8, other)  # two remapped results: the same pixels count
+    check_comparable([res8, other], paired=True)  # two remapped results: the same pixels count
 
 
 def test_remapped_results_are_never_ranked_against_native_ones():
@@ -261,7 +261,7 @@ def test_remapped_results_are_never_ranked_against_native_ones():
     native = {"format": FORMAT, "model": "segformer", "dataset": remapped["dataset"], "split": "test",
               "classes": list(remapped["classes"]), **metric_fields(cms8.sum(0), None, cms8, names)}
     with pytest.raises(UserError, match="remapped from cityscapes:/cs vs native labels"):
-        check_comparable(remapped, native)
+        check_comparable([remapped, native], paired=True)
     with pytest.raises(UserError, match="scored on remapped from cityscapes:/cs"):
         table_check([remapped, native])
 
