@@ -13,7 +13,6 @@ from PIL import Image
 
 pytest_plugins = ["conftest_app"]
 
-gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 

@@ -20,7 +20,6 @@ from segcompare.errors import UserError
 from segcompare.images import load_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # PIL warns about every broken EXIF block
-hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
