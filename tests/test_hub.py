@@ -9,10 +9,11 @@ import shutil
 import pytest
 import torch
 import yaml
+from helpers import write_checkpoint
 from hub_server import FakeHub
 from huggingface_hub import ModelCard, constants
 
-from segcompare import build_model, load_model, save_checkpoint
+from segcompare import build_model, load_model
 from segcompare import hub as H
 from segcompare import publish as P
 from segcompare.cli import main
@@ -79,10 +80,8 @@ def reference(model):
 
 @pytest.fixture
 def checkpoint(tmp_path, model):
-    d = save_checkpoint(model, tmp_path / "ckpt", {"classes": CLASSES, "dataset": "oxford-pet:/home/me/data/pets",
-                                                  "train": {"epochs": 2, "lr": 0.001}})
-    (d / "results.json").write_text(json.dumps(RESULTS))
-    (d / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in HISTORY))
+    meta = {"classes": CLASSES, "dataset": "oxford-pet:/home/me/data/pets", "train": {"epochs": 2, "lr": 0.001}}
+    d = write_checkpoint(tmp_path / "ckpt", model, meta=meta, results=RESULTS, history=HISTORY)
     (d / "sample.png").write_bytes(b"\x89PNG fake sample")
     return d
 
