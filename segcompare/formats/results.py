@@ -108,6 +108,10 @@ class Results:
     mean_accuracy: float | None = None
     boundary_iou: float | None = None
     num_images: int | None = None
+    per_class_iou: list[float | None] | None = None
+    per_class_precision: list[float | None] | None = None
+    per_class_recall: list[float | None] | None = None
+    per_class_f1: list[float | None] | None = None
     latency_ms: dict = field(default_factory=dict)
     robustness: dict = field(default_factory=dict)
     remapped_from: dict | None = None
@@ -143,6 +147,11 @@ class Results:
         check_results(self.to_dict(), str(path))
         atomic_write_json(path, self.to_dict())
         return path
+
+    @classmethod
+    def of(cls, results) -> Results | None:
+        """`results` typed: a Results as it is, a dict checked and converted, None stays None."""
+        return results if results is None or isinstance(results, Results) else cls.from_dict(results)
 
     @property
     def remapped_source(self) -> str | None:
