@@ -101,13 +101,15 @@ class CheckpointConfig:
     train: dict | None = None
     provenance: dict | None = None
     extra: dict = field(default_factory=dict)  # dtype, created, ...: kept as written
+    written: tuple = field(default=(), repr=False, compare=False)  # keys the file had (null ones stay null)
 
     @classmethod
     def from_dict(cls, data, source: str = "config") -> CheckpointConfig:
         data = check_checkpoint_config(data, source)
-        names = {f.name for f in fields(cls)} - {"extra"}
+        names = {f.name for f in fields(cls)} - {"extra", "written"}
         typed = {k: v for k, v in data.items() if k in names and v is not None}
-        return cls(**typed, extra={k: v for k, v in data.items() if k not in names and k != "format"})
+        return cls(**typed, extra={k: v for k, v in data.items() if k not in names and k != "format"},
+                   written=tuple(data))
 
     @classmethod
     def read(cls, directory) -> CheckpointConfig:
@@ -116,8 +118,8 @@ class CheckpointConfig:
     def to_dict(self) -> dict:
         out = {"format": FORMAT}
         for f in fields(self):
-            if f.name != "extra" and getattr(self, f.name) is not None:  # absent stays absent
-                out[f.name] = getattr(self, f.name)
+            if f.name not in ("extra", "written") and (getattr(self, f.name) is not None or f.name in self.written):
+                out[f.name] = getattr(self, f.name)  # absent stays absent, null stays null
         return {**out, **self.extra}
 
     def to_bytes(self) -> bytes:

@@ -117,15 +117,16 @@ class Results:
     remapped_from: dict | None = None
     provenance: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # every other key, kept for the round trip
+    written: tuple = field(default=(), repr=False, compare=False)  # keys the file had (null ones stay null)
 
     @classmethod
     def from_dict(cls, data, source: str = "results") -> Results:
         data = check_results(data, source)
-        names = {f.name for f in fields(cls)} - {"extra"}
+        names = {f.name for f in fields(cls)} - {"extra", "written"}
         typed = {k: v for k, v in data.items() if k in names and v is not None}
         extra = {k: v for k, v in data.items() if k not in names and k != "format"}
         return cls(**{k: data.get(k) for k in REQUIRED}, **{k: v for k, v in typed.items() if k not in REQUIRED},
-                   extra=extra)
+                   extra=extra, written=tuple(data))
 
     @classmethod
     def read(cls, path) -> Results:
@@ -136,7 +137,8 @@ class Results:
         out = {"format": FORMAT}
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name != "extra" and (f.name in REQUIRED or v not in (None, {}, [])):
+            if f.name not in ("extra", "written") and (f.name in REQUIRED or f.name in self.written
+                                                       or v not in (None, {}, [])):
                 out[f.name] = v
         return {**out, **self.extra}
 
