@@ -1,4 +1,4 @@
-"""The `segcompare` command line: a thin layer over the Python API (Contract 5 of DESIGN.md).
+"""The `segcompare` command line: a thin layer over the Python API (Contract 5 of docs/DESIGN.md).
 
 Each subcommand lives in its own module under `segcompare/commands/` with two functions:
 `register(subparsers)` adds its parser and sets `func`, and the function it sets runs it.
