@@ -249,6 +249,22 @@ def test_push_unreachable_hub_is_one_line(hub_env, checkpoint):
         P.push(checkpoint, "me/pets", token=TOKEN)
 
 
+@pytest.mark.parametrize("tail, ok", [('{"epoch": 3, "train_lo', True), ('{"epoch": 3}\n', True),
+                                      ('not json\n{"epoch": 3}\n', False)])
+def test_push_reads_history_with_the_one_tolerance(fake_hub, checkpoint, tail, ok):
+    """Like the report and the app: a half-written LAST line (a killed run) is skipped, an earlier one refused."""
+    (checkpoint / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in HISTORY) + tail)
+    if ok:
+        P.push(checkpoint, "me/pets", token=TOKEN)
+        card = fake_hub.files("me/pets")["README.md"].decode()
+        epochs = len({r["epoch"] for r in HISTORY}) + (tail.endswith("\n"))
+        assert f"Trained for {epochs} epochs" in card
+    else:
+        with pytest.raises(UserError, match="line 3 is not JSON"):
+            P.push(checkpoint, "me/pets", token=TOKEN)
+        assert ("model", "me/pets") not in fake_hub.repos  # refused before anything was sent
+
+
 def test_push_of_a_folder_that_is_not_a_checkpoint(hub_env, tmp_path):
     with pytest.raises(UserError, match="config.json is missing"):
         P.push(tmp_path, "me/pets", token=TOKEN)
