@@ -25,13 +25,13 @@ def run_config(exp: Experiment, run: Run, device: str, overrides: dict) -> dict:
 
 
 def finished(run_dir: Path) -> bool:
-    from .checkpoint import read_config
+    from .formats import CheckpointConfig
 
     try:
-        config = read_config(run_dir)  # bounded and typed: a damaged config means "not finished"
+        config = CheckpointConfig.read(run_dir)  # bounded and typed: a damaged config means "not finished"
     except UserError:
         return False
-    return bool(((config.get("train") or {}).get("summary") or {}).get("finished"))
+    return bool(((config.train or {}).get("summary") or {}).get("finished"))
 
 
 def train_run(exp: Experiment, run: Run, device: str, overrides: dict, skip_existing: bool) -> Path:
