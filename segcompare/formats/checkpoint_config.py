@@ -7,11 +7,12 @@ above zero: zero gives NaN confidences), `name` picks the code that builds the n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from ..errors import UserError
-from .base import FormatError, is_int, is_number, need, need_dict, need_number, need_str, read_json, show
+from .base import FormatError, TypedFile, is_int, is_number, need, need_dict, need_number, need_str, read_json, show
 from .constants import CONFIG_FILE, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, WEIGHTS_FILE
 from .model_names import check_model_name
 
@@ -84,8 +85,10 @@ def config_bytes(config: dict, source: str = "config") -> bytes:
 
 
 @dataclass
-class CheckpointConfig:
+class CheckpointConfig(TypedFile):
     """A checked config.json: what builds the network (name, num_classes) and what reads its output."""
+
+    FORMAT: ClassVar[str] = FORMAT
 
     name: str
     num_classes: int
@@ -105,22 +108,11 @@ class CheckpointConfig:
 
     @classmethod
     def from_dict(cls, data, source: str = "config") -> CheckpointConfig:
-        data = check_checkpoint_config(data, source)
-        names = {f.name for f in fields(cls)} - {"extra", "written"}
-        typed = {k: v for k, v in data.items() if k in names and v is not None}
-        return cls(**typed, extra={k: v for k, v in data.items() if k not in names and k != "format"},
-                   written=tuple(data))
+        return cls.from_checked(check_checkpoint_config(data, source))
 
     @classmethod
     def read(cls, directory) -> CheckpointConfig:
         return cls.from_dict(read_checkpoint_config(directory), str(Path(directory) / CONFIG_FILE))
-
-    def to_dict(self) -> dict:
-        out = {"format": FORMAT}
-        for f in fields(self):
-            if f.name not in ("extra", "written") and (getattr(self, f.name) is not None or f.name in self.written):
-                out[f.name] = getattr(self, f.name)  # absent stays absent, null stays null
-        return {**out, **self.extra}
 
     def to_bytes(self) -> bytes:
         return config_bytes(self.to_dict())

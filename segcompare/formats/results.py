@@ -7,11 +7,12 @@ written by a newer segcompare round-trips unchanged. `best_first` is the one lea
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from ..errors import UserError
-from .base import FormatError, is_number, need, need_dict, need_number, need_str, read_json, show
+from .base import FormatError, TypedFile, is_number, need, need_dict, need_number, need_str, read_json, show
 from .constants import RESULTS_FILE
 
 FORMAT = "segcompare-results/1"
@@ -92,8 +93,11 @@ def best_first(results: list[dict]) -> list[dict]:
 
 
 @dataclass
-class Results:
+class Results(TypedFile):
     """A checked results.json: the fields the leaderboard, statistics and model cards read, typed."""
+
+    FORMAT: ClassVar[str] = FORMAT
+    KEEP: ClassVar[tuple[str, ...]] = REQUIRED
 
     model: str
     dataset: str
@@ -121,26 +125,12 @@ class Results:
 
     @classmethod
     def from_dict(cls, data, source: str = "results") -> Results:
-        data = check_results(data, source)
-        names = {f.name for f in fields(cls)} - {"extra", "written"}
-        typed = {k: v for k, v in data.items() if k in names and v is not None}
-        extra = {k: v for k, v in data.items() if k not in names and k != "format"}
-        return cls(**{k: data.get(k) for k in REQUIRED}, **{k: v for k, v in typed.items() if k not in REQUIRED},
-                   extra=extra, written=tuple(data))
+        return cls.from_checked(check_results(data, source))
 
     @classmethod
     def read(cls, path) -> Results:
         path = Path(path)
         return cls.from_dict(read_results_file(path), str(path))
-
-    def to_dict(self) -> dict:
-        out = {"format": FORMAT}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name not in ("extra", "written") and (f.name in REQUIRED or f.name in self.written
-                                                       or v not in (None, {}, [])):
-                out[f.name] = v
-        return {**out, **self.extra}
 
     def write(self, path) -> Path:
         from ..files import atomic_write_json
