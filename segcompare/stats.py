@@ -41,11 +41,12 @@ def check_comparable(results: list[dict], paired: bool = False) -> None:
     for i, other in enumerate(results[1:], 1):
         problem = _difference(first, other, paired)
         if problem:
-            a, b = _names(results, paired)[0], _names(results, paired)[i]
+            names = _names(results, paired)
+            a, b = names[0], names[i]
             raise UserError(f"cannot compare {a} and {b}{'' if paired else ' in one table'}: {problem}")
     if paired:
         for res in results:
-            if not res["per_image"].get("confusion"):
+            if not (res.get("per_image") or {}).get("confusion"):
                 raise UserError(f"{_where(res)} has no per-image confusion matrices; re-run `segcompare evaluate`")
 
 
@@ -59,8 +60,8 @@ def _difference(a: dict, b: dict, paired: bool) -> str | None:
         return (f"scored on {sa} vs {sb}, so other pixels count (a remap has no void class); evaluate both "
                 "natively or remap both")
     na, nb = (list((r.get("per_image") or {}).get("names") or []) for r in (a, b))
-    strict = paired and (len(set(na)) != len(na) or not na)
-    if strict or ((paired or (na and nb)) and sorted(na) != sorted(nb)):
+    repeated = paired and len(set(na)) != len(na)  # the bootstrap pairs images by name: names must be unique
+    if repeated or ((paired or (na and nb)) and sorted(na) != sorted(nb)):
         only = sorted(set(na) ^ set(nb))
         return (f"different test images: they were evaluated on different images ({len(na)} vs {len(nb)}; e.g. "
                 f"{only[:3]}); evaluate both on the whole split, or with the same --max-images")
