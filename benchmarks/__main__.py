@@ -31,7 +31,7 @@ EVALUATE = """
 import json, sys, time, torch
 from pathlib import Path
 from segcompare.checkpoint import read_config
-from segcompare.evaluate import evaluate
+from segcompare.evaluation import evaluate
 torch.set_num_threads(int(sys.argv[1]))
 out = {}
 for ck in sorted(Path("checkpoints/pets").glob("*/config.json"))[:int(sys.argv[2])]:

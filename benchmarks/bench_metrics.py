@@ -32,7 +32,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from segcompare import metrics as M  # noqa: E402
 from segcompare.calibration import PixelSample  # noqa: E402
-from segcompare.evaluate import evaluate  # noqa: E402
+from segcompare.evaluation import evaluate  # noqa: E402
 
 
 def timeit_interleaved(fns: dict, repeat: int = 30, warmup: int = 3) -> dict:

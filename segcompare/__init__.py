@@ -16,7 +16,7 @@ _API = {
     "save_checkpoint": "checkpoint", "load_model": "checkpoint", "read_config": "checkpoint",
     "list_datasets": "data", "get_dataset": "data",
     "fit": "train", "TrainConfig": "train",
-    "evaluate": "evaluate",
+    "evaluate": "evaluation",
     "UserError": "errors",
 }
 __all__ = sorted(_API) + ["__version__"]

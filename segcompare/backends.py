@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from .inference import MODES
+from .formats.constants import INFERENCE_MODES as MODES
 
 log = logging.getLogger("segcompare.backends")
 

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import CONFIG, read_config
 from .errors import UserError
+from .formats import CONFIG_FILE as CONFIG
+from .formats import IGNORE_INDEX, RESULTS_FILE, History, read_results_file
+from .formats import read_checkpoint_config as read_config
 from .visualize import get_palette
 
 ENV_VAR = "SEGCOMPARE_CHECKPOINTS"
@@ -144,10 +146,8 @@ def find_samples(task_dir: str | Path) -> list[Sample]:
 
 
 def _entry(path: Path, config: dict, task: str) -> ModelEntry:
-    from .report import load_results, read_history
-
-    results = load_results(path) if (path / "results.json").is_file() else None
-    return ModelEntry(f"{task}/{path.name}", "", path, config, results, read_history(path))
+    results = read_results_file(path) if (path / RESULTS_FILE).is_file() else None
+    return ModelEntry(f"{task}/{path.name}", "", path, config, results, History.read(path).rows)
 
 
 def _label_models(models: list[ModelEntry]) -> None:
@@ -207,5 +207,5 @@ def discover(sources, samples_root: str | Path | None = None) -> Catalog:
         tasks.append(Task(name, first.get("dataset"), list(classes) or [f"class {i}" for i in
                                                                          range(first["num_classes"])],
                           get_palette(first.get("palette"), first["num_classes"]),
-                          int(first.get("ignore_index", 255)), models, samples))
+                          int(first.get("ignore_index", IGNORE_INDEX)), models, samples))
     return Catalog(tasks, problems)

@@ -12,14 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UserError
-from .files import atomic_write_files, json_bytes
+from .files import atomic_write_files
+from .formats.checkpoint_config import FORMAT, config_bytes, read_checkpoint_config
+from .formats.constants import CONFIG_FILE, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, WEIGHTS_FILE
+from .weights import load_pretrained, read_weights
 
 if TYPE_CHECKING:  # torch is imported where weights are touched: reading configs (the app's page) needs no torch
     import torch
 
-FORMAT = "segcompare/1"
-CONFIG, WEIGHTS = "config.json", "model.safetensors"
-MAX_CONFIG_BYTES = 2 * 1024 * 1024  # a config with 65 536 class names and colours fits easily
+CONFIG, WEIGHTS = CONFIG_FILE, WEIGHTS_FILE
+__all__ = ["CONFIG", "FORMAT", "WEIGHTS", "load_model", "load_pretrained", "read_config", "read_weights", "resolve",
+           "save_checkpoint"]
 
 
 def save_checkpoint(model, directory: str | Path, meta: dict | None = None,
@@ -41,8 +44,8 @@ def save_checkpoint(model, directory: str | Path, meta: dict | None = None,
              for k, v in model.state_dict().items()}
     config = {"format": FORMAT, "name": model.name, "library": model.library, "num_classes": model.num_classes,
               "classes": meta.pop("classes", [f"class_{i}" for i in range(model.num_classes)]),
-              "palette": meta.pop("palette", None), "ignore_index": meta.pop("ignore_index", 255),
-              "mean": meta.pop("mean", [0.485, 0.456, 0.406]), "std": meta.pop("std", [0.229, 0.224, 0.225]),
+              "palette": meta.pop("palette", None), "ignore_index": meta.pop("ignore_index", IGNORE_INDEX),
+              "mean": meta.pop("mean", list(IMAGENET_MEAN)), "std": meta.pop("std", list(IMAGENET_STD)),
               "input_size": meta.pop("input_size", None), "dataset": meta.pop("dataset", None),
               "params": model.num_params(), "dtype": str(dtype).replace("torch.", ""),
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **meta}
@@ -51,21 +54,15 @@ def save_checkpoint(model, directory: str | Path, meta: dict | None = None,
     try:
         # weights and config change together: a kill never pairs new weights with an old config
         atomic_write_files({directory / WEIGHTS: save(state, metadata={"format": "pt"}),
-                            directory / CONFIG: json_bytes(config)})
+                            directory / CONFIG: config_bytes(config, str(directory / CONFIG))})
     except OSError as e:
         raise UserError(f"cannot write checkpoint to {directory}: {e.strerror or e}") from None
     return directory
 
 
 def read_config(directory: str | Path) -> dict:
-    """The checked `config.json` of a checkpoint folder (FormatError naming the file and field)."""
-    from .formats import check_checkpoint_config, read_json
-
-    path = Path(directory) / CONFIG
-    if not path.is_file():
-        raise UserError(f"{path} is missing: a checkpoint folder needs {CONFIG} and {WEIGHTS} "
-                        "(written by `segcompare train` or save_checkpoint)")
-    return check_checkpoint_config(read_json(path, "checkpoint config", max_bytes=MAX_CONFIG_BYTES), str(path))
+    """The checked `config.json` of a checkpoint folder as a dict (readers not yet on `CheckpointConfig`)."""
+    return read_checkpoint_config(directory)
 
 
 def resolve(path_or_repo_id: str | Path, revision: str | None = None) -> Path:
@@ -81,19 +78,6 @@ def resolve(path_or_repo_id: str | Path, revision: str | None = None) -> Path:
         return Path(hub_resolve(text, revision=revision))
     raise UserError(f"checkpoint {text!r} not found: give a folder with {CONFIG} and {WEIGHTS}, "
                     "or a Hugging Face Hub repo id like org/name")
-
-
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise UserError(f"{path} is missing: the checkpoint has no weights; re-save or re-download it")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise UserError(f"{path} is corrupt or truncated ({str(e).splitlines()[0]}); re-save or re-download "
-                        "it") from None
 
 
 def check_state(model, state: dict, source: Path) -> None:
@@ -189,41 +173,3 @@ def read_header(path: Path) -> dict[str, torch.Tensor]:
 
 _DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
            "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
-
-
-def load_pretrained(model, path: str | Path) -> None:
-    """Initialise from a segcompare checkpoint folder or a weights file (fine-tuning from PATH).
-
-    Tensors whose name and shape match are copied (so a head with another class count stays new);
-    a file that matches nothing is refused rather than silently ignored.
-    """
-    path = Path(path)
-    if path.is_dir():
-        state = read_weights(path / WEIGHTS)
-    elif path.suffix == ".safetensors":
-        state = read_weights(path)
-    else:
-        import torch
-
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise UserError(f"cannot read weights {path} ({type(e).__name__}); use a .safetensors file or a "
-                            "checkpoint folder") from None
-        state = state.get("state_dict", state) if isinstance(state, dict) else {}
-    own = model.state_dict()
-    # A bare encoder file (e.g. timm / torchvision backbone weights) matches our keys under a prefix.
-    prefixes = [""] + sorted({k[: k.index(s) + len(s)] for k in own
-                              for s in ("encoder.", "backbone.", "segformer.") if s in k})
-    best: dict = {}
-    for prefix in prefixes:
-        candidate = {}
-        for k, v in state.items():
-            key = k if k in own else prefix + k
-            if key in own and tuple(own[key].shape) == tuple(v.shape):
-                candidate[key] = v
-        if len(candidate) > len(best):
-            best = candidate
-    if not best:
-        raise UserError(f"no tensor in {path} matches {model.name}: are these weights for this architecture?")
-    model.load_state_dict(best, strict=False)

@@ -8,12 +8,12 @@ evaluated, and an interrupted run (last/ present) is resumed.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
 from .config import Experiment, Run, load_experiment
 from .errors import UserError
+from .formats.constants import CONFIG_FILE, WEIGHTS_FILE
 
 FP16_TOLERANCE = 0.001  # 0.1 mIoU point
 
@@ -25,13 +25,13 @@ def run_config(exp: Experiment, run: Run, device: str, overrides: dict) -> dict:
 
 
 def finished(run_dir: Path) -> bool:
-    from .checkpoint import read_config
+    from .formats import CheckpointConfig
 
     try:
-        config = read_config(run_dir)  # bounded and typed: a damaged config means "not finished"
+        config = CheckpointConfig.read(run_dir)  # bounded and typed: a damaged config means "not finished"
     except UserError:
         return False
-    return bool(((config.get("train") or {}).get("summary") or {}).get("finished"))
+    return bool(((config.train or {}).get("summary") or {}).get("finished"))
 
 
 def train_run(exp: Experiment, run: Run, device: str, overrides: dict, skip_existing: bool) -> Path:
@@ -52,16 +52,15 @@ def train_run(exp: Experiment, run: Run, device: str, overrides: dict, skip_exis
 
 def record_provenance(run_dir: Path, provenance: dict) -> None:
     """Write the experiment's `provenance:` into the checkpoint's config.json (evaluate copies it to results)."""
-    from .checkpoint import CONFIG, read_config
-    from .files import atomic_write_json
+    from .formats import CheckpointConfig
 
-    config = read_config(run_dir)
-    config["provenance"] = dict(provenance)
-    atomic_write_json(run_dir / CONFIG, config)
+    config = CheckpointConfig.read(run_dir)
+    config.provenance = dict(provenance)
+    config.write(run_dir)
 
 
 def evaluate_run(exp: Experiment, run_dir: Path, device: str, run: Run | None = None) -> Path:
-    from .evaluate import evaluate, summary_line, write_results
+    from .evaluation import evaluate, summary_line, write_results
 
     opts = dict(exp.evaluate)
     fp16 = bool(opts.pop("fp16_weights", False))
@@ -87,11 +86,11 @@ def _cuda() -> bool:
 
 def maybe_fp16(run_dir: Path, dataset: str, results: dict, device: str, opts: dict) -> dict:
     """Re-save the weights as fp16 when that moves test mIoU by less than 0.1 point; -> the results to keep."""
-    import shutil
     import tempfile
 
     from .checkpoint import load_model, save_checkpoint
-    from .evaluate import evaluate
+    from .evaluation import evaluate
+    from .files import atomic_write_files
 
     model, config = load_model(run_dir)
     meta = {k: v for k, v in config.items() if k not in ("format", "name", "library", "num_classes", "params",
@@ -104,8 +103,8 @@ def maybe_fp16(run_dir: Path, dataset: str, results: dict, device: str, opts: di
         if delta >= FP16_TOLERANCE:
             print(f"fp16 weights change mIoU by {100 * delta:.2f} points: kept fp32", file=sys.stderr)
             return results
-        for name in ("model.safetensors", "config.json"):
-            shutil.copyfile(Path(tmp) / name, run_dir / name)
+        # weights and config change together (both or neither), as save_checkpoint writes them
+        atomic_write_files({run_dir / name: (Path(tmp) / name).read_bytes() for name in (WEIGHTS_FILE, CONFIG_FILE)})
     print(f"re-saved {run_dir} as fp16 (mIoU change {100 * delta:.3f} points)", file=sys.stderr)
     results["size_mb"] = round(sum(p.numel() for p in model.state_dict().values()) * 2 / 2**20, 3)
     results["weights_dtype"] = "float16"
@@ -183,12 +182,7 @@ def export_gallery(exp: Experiment) -> None:
 
 
 def write_report(paths: list[Path], out_dir: str) -> None:
-    try:
-        mod = importlib.import_module(".report", __package__)
-    except ModuleNotFoundError as e:
-        if not (e.name or "").endswith("report"):
-            raise
-        print("note: segcompare.report is not available; no report written", file=sys.stderr)
-        return
-    mod.write_report([str(p) for p in paths], out_dir)
+    from .report import write_report as write
+
+    write([str(p) for p in paths], out_dir)
     print(f"report -> {out_dir}", file=sys.stderr)

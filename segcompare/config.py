@@ -16,7 +16,7 @@ Format (every key but `dataset` and `models` is optional)::
       - unet_resnet34
       - {model: segformer_b0, lr: 6.0e-5}
       - {name: fcn-frozen, model: fcn_resnet50, strategy: frozen}   # `name`: the run's folder (default: model)
-    evaluate:                            # options for segcompare.evaluate.evaluate
+    evaluate:                            # options for segcompare.evaluation.evaluate
       split: test
       boundary_px: 3
       robustness: false

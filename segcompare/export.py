@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import UserError
+from .formats import IMAGENET_MEAN, IMAGENET_STD, RESULTS_FILE, read_results_file
 from .registry import Registry
 
 FORMATS: Registry[Callable[[Path, Path], Path]] = Registry("export format")
@@ -60,13 +61,13 @@ def export_transformers(checkpoint: str | Path, out: Path) -> Path:
     height, width = (int(s) for s in config.get("input_size") or (512, 512))
     processor = SegformerImageProcessor(
         do_resize=True, size={"height": height, "width": width}, do_rescale=True, rescale_factor=1 / 255,
-        do_normalize=True, image_mean=list(config.get("mean") or [0.485, 0.456, 0.406]),
-        image_std=list(config.get("std") or [0.229, 0.224, 0.225]), do_reduce_labels=False)
+        do_normalize=True, image_mean=list(config.get("mean") or IMAGENET_MEAN),
+        image_std=list(config.get("std") or IMAGENET_STD), do_reduce_labels=False)
     try:
         out.mkdir(parents=True, exist_ok=True)
         net.save_pretrained(out, safe_serialization=True)
         processor.save_pretrained(out)
-        results = _sibling_json(config, "results.json")
+        results = _results_beside(Path(config.get("path", "")))
         card = model_card(config, results, repo_id=None, export_format="transformers")
         (out / "README.md").write_text(card)
     except OSError as e:
@@ -74,14 +75,10 @@ def export_transformers(checkpoint: str | Path, out: Path) -> Path:
     return out
 
 
-def _sibling_json(config: dict, name: str):
-    import json
-
-    path = Path(config.get("path", "")) / name
-    try:
-        return json.loads(path.read_text()) if path.is_file() and not path.is_symlink() else None
-    except (OSError, ValueError):
-        return None
+def _results_beside(directory: Path) -> dict | None:
+    """The checkpoint's own results.json for the card (checked like every results file); never via a link."""
+    path = directory / RESULTS_FILE
+    return read_results_file(path) if path.is_file() and not path.is_symlink() else None
 
 
 def exported(checkpoint: str | Path, fmt: str):

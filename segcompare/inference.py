@@ -32,13 +32,14 @@ import numpy as np
 from PIL import Image
 
 from .errors import UserError
+from .formats.constants import IMAGENET_MEAN, IMAGENET_STD
+from .formats.constants import INFERENCE_MODES as MODES
 from .images import image_key
 
 if TYPE_CHECKING:  # torch loads with the first model, after the page is up
     import torch
 
 DEFAULT_SHORT_SIDE = 512
-MODES = ("auto", "channels_last", "eager")  # Backend's modes (named here so choosing one needs no torch)
 
 
 @dataclass
@@ -97,8 +98,8 @@ def prepare(image: np.ndarray, config: dict) -> torch.Tensor:
     if (h, w) != image.shape[:2]:
         pil = pil.resize((w, h), Image.Resampling.BILINEAR)  # PIL antialiases when downscaling
     x = torch.from_numpy(np.asarray(pil, np.float32) / 255.0).permute(2, 0, 1)
-    mean = torch.tensor(config.get("mean") or [0.485, 0.456, 0.406]).view(3, 1, 1)
-    std = torch.tensor(config.get("std") or [0.229, 0.224, 0.225]).view(3, 1, 1)
+    mean = torch.tensor(config.get("mean") or IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(config.get("std") or IMAGENET_STD).view(3, 1, 1)
     return ((x - mean) / std).unsqueeze(0).contiguous()
 
 

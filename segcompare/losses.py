@@ -18,9 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import UserError
+from .formats.constants import IGNORE_INDEX
 from .registry import unknown
-
-IGNORE_INDEX = 255
 
 
 class CrossEntropy(nn.Module):

@@ -15,6 +15,8 @@ import json
 import math
 import re
 
+from .formats.results import Results
+
 TASK = ("image-segmentation", "Image Segmentation")  # the Hub's task id (semantic segmentation is a subtask)
 
 # Data sets whose canonical copy is a Hub dataset repo; others get no `datasets:` entry (the Hub would show an
@@ -48,9 +50,10 @@ def dataset_title(name: str) -> str:
     return DATASET_TITLES.get(name.lower(), name)
 
 
-def provenance(config: dict, results: dict | None = None) -> dict:
+def provenance(config: dict, results: Results | dict | None = None) -> dict:
     """The experiment's `provenance:` (data, credit, licence, url, ...) from config.json or results.json."""
-    found = config.get("provenance") or (results or {}).get("provenance")
+    results = Results.of(results)
+    found = config.get("provenance") or (results.provenance if results else None)
     return dict(found) if isinstance(found, dict) else {}
 
 
@@ -100,20 +103,26 @@ def _number(value) -> float | None:
     return float(value)
 
 
+def _dataset(config: dict, results: Results | None) -> str:
+    """The dataset's short name: the one evaluated on, else the one trained on."""
+    return dataset_name((results.dataset if results else None) or config.get("dataset"))
+
+
 def _pct(value) -> str:
     value = _number(value)
     return "n/a" if value is None else f"{100 * value:.2f}"
 
 
-def confidence_intervals(results: dict | None, n_boot: int = CI_REPLICATES, seed: int = 0) -> dict:
+def confidence_intervals(results: Results | dict | None, n_boot: int = CI_REPLICATES, seed: int = 0) -> dict:
     """95% percentile intervals of mIoU and pixel accuracy, bootstrapping the test images (as `segcompare
     compare` does for differences): {"miou": (lo, hi), "pixel_accuracy": (lo, hi), "n_images": N} or {}."""
     import numpy as np
 
     from .stats import CHUNK, _iou, _nanmean, _percentiles
 
-    per_image = (results or {}).get("per_image") or {}
-    classes = (results or {}).get("classes") or []
+    results = Results.of(results)
+    per_image = results.per_image if results else {}
+    classes = results.classes if results else []
     try:
         cms = np.asarray(per_image["confusion"], dtype=np.float64)
         n, k = len(cms), len(classes)
@@ -141,22 +150,23 @@ def confidence_intervals(results: dict | None, n_boot: int = CI_REPLICATES, seed
     return out
 
 
-def eval_results(config: dict, results: dict | None, history: list[dict] | None = None) -> list:
+def eval_results(config: dict, results: Results | dict | None, history: list[dict] | None = None) -> list:
     """Test metrics from results.json; without it, the best validation mIoU from the training history."""
     from huggingface_hub import EvalResult
 
-    name = dataset_name((results or {}).get("dataset") or config.get("dataset"))
+    results = Results.of(results)
+    name = _dataset(config, results)
     common = {"task_type": TASK[0], "task_name": TASK[1], "dataset_type": hub_dataset(name) or name,
               "dataset_name": dataset_title(name)}
     metrics = []
     if results:
-        split = results.get("split", "test")
+        split = results.split
         for key, mtype, title in [("miou", "mean_iou", "mIoU"), ("pixel_accuracy", "accuracy", "Pixel accuracy"),
                                   ("mean_accuracy", "mean_accuracy", "Mean class accuracy"),
                                   ("boundary_iou", "boundary_iou", "Boundary IoU")]:
-            if _number(results.get(key)) is not None:
+            if _number(getattr(results, key)) is not None:
                 metrics.append(EvalResult(**common, dataset_split=split, metric_type=mtype, metric_name=title,
-                                          metric_value=round(results[key], 4)))
+                                          metric_value=round(getattr(results, key), 4)))
     elif history:
         best = max((_number(row.get("val_miou")) for row in history if _number(row.get("val_miou")) is not None),
                    default=None)
@@ -166,14 +176,15 @@ def eval_results(config: dict, results: dict | None, history: list[dict] | None 
     return metrics
 
 
-def card_metadata(config: dict, results: dict | None = None, history: list[dict] | None = None,
+def card_metadata(config: dict, results: Results | dict | None = None, history: list[dict] | None = None,
                   repo_id: str | None = None, export_format: str = "segcompare") -> dict:
     """The front matter as a dict (what the Hub reads); `export_format` "transformers" for an exported repo."""
     from huggingface_hub import ModelCardData
 
+    results = Results.of(results)
     name = str(config.get("name", "model"))
     arch = name.split("_", 1)[0]
-    dataset = dataset_name((results or {}).get("dataset") or config.get("dataset"))
+    dataset = _dataset(config, results)
     library = config.get("library") or "pytorch"
     tags = ["segcompare", "image-segmentation", "semantic-segmentation", arch, library, "pytorch", "safetensors"]
     if provenance(config, results).get("synthetic") is True or dataset.startswith("synthetic"):
@@ -194,12 +205,13 @@ def card_metadata(config: dict, results: dict | None = None, history: list[dict]
     return data.to_dict()
 
 
-def _per_class_table(classes: list[str], results: dict) -> str:
-    columns = [("IoU", "per_class_iou"), ("Precision", "per_class_precision"), ("Recall", "per_class_recall")]
-    columns = [(title, key) for title, key in columns if isinstance(results.get(key), list)]
+def _per_class_table(classes: list[str], results: Results) -> str:
+    columns = [("IoU", results.per_class_iou), ("Precision", results.per_class_precision),
+               ("Recall", results.per_class_recall)]
+    columns = [(title, values) for title, values in columns if isinstance(values, list)]
     lines = ["| class | " + " | ".join(t for t, _ in columns) + " |", "|---|" + "---:|" * len(columns)]
     for i, cls in enumerate(classes):
-        cells = [_pct(results[k][i] if i < len(results[k]) else None) for _, k in columns]
+        cells = [_pct(values[i] if i < len(values) else None) for _, values in columns]
         lines.append(f"| {cls} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -209,8 +221,8 @@ def _with_interval(value, interval) -> str:
     return text + (f" (95% CI {_pct(interval[0])}–{_pct(interval[1])})" if interval else "")
 
 
-def _summary(config: dict, results: dict | None) -> list[str]:
-    name = dataset_name((results or {}).get("dataset") or config.get("dataset"))
+def _summary(config: dict, results: Results | None) -> list[str]:
+    name = _dataset(config, results)
     rows = [("model", f"`{config.get('name')}` ({config.get('library', '?')})"),
             ("classes", f"{config.get('num_classes')}: " + ", ".join(map(str, config.get("classes") or []))),
             ("dataset", dataset_title(name)),
@@ -221,10 +233,10 @@ def _summary(config: dict, results: dict | None) -> list[str]:
         rows.append(("base model", f"[{base_model(config)}](https://huggingface.co/{base_model(config)})"))
     if results:
         ci = confidence_intervals(results)
-        split = results.get("split", "test")
-        rows += [(f"mIoU ({split})", _with_interval(results.get("miou"), ci.get("miou"))),
-                 ("pixel accuracy", _with_interval(results.get("pixel_accuracy"), ci.get("pixel_accuracy")))]
-        latency = results.get("latency_ms") or {}
+        split = results.split
+        rows += [(f"mIoU ({split})", _with_interval(results.miou, ci.get("miou"))),
+                 ("pixel accuracy", _with_interval(results.pixel_accuracy, ci.get("pixel_accuracy")))]
+        latency = results.latency_ms
         if _number(latency.get("p50")) is not None:
             rows.append(("latency p50", f"{latency['p50']:.1f} ms on {latency.get('device', '?')} "
                                         f"(batch {latency.get('batch', 1)})"))
@@ -235,9 +247,9 @@ def _summary(config: dict, results: dict | None) -> list[str]:
     return lines
 
 
-def _training_data(config: dict, results: dict | None) -> list[str]:
+def _training_data(config: dict, results: Results | None) -> list[str]:
     """Where the training data comes from, its credit and licence (the experiment's `provenance:`)."""
-    name = dataset_name((results or {}).get("dataset") or config.get("dataset"))
+    name = _dataset(config, results)
     prov = provenance(config, results)
     hub = hub_dataset(name)
     lines = ["## Training data", ""]
@@ -263,11 +275,12 @@ def _transformers_usage(repo: str) -> list[str]:
             "segcompare checkpoint with `segcompare export --format transformers`.", ""]
 
 
-def model_card(config: dict, results: dict | None = None, history: list[dict] | None = None, *,
+def model_card(config: dict, results: Results | dict | None = None, history: list[dict] | None = None, *,
                repo_id: str | None = None, sample: str | None = None, export_format: str = "segcompare") -> str:
     """README.md text: YAML front matter + summary, training data, per-class IoU, training config, usage."""
     import yaml
 
+    results = Results.of(results)
     meta = card_metadata(config, results, history, repo_id, export_format)
     repo = repo_id or "USER/REPO"
     name = config.get("name", "model")
@@ -276,8 +289,8 @@ def model_card(config: dict, results: dict | None = None, history: list[dict] | 
             "segcompare (weights in `model.safetensors`, metadata in `config.json`).", "",
             *_summary(config, results), "", *_training_data(config, results)]
     if results and config.get("classes"):
-        body += [f"## Per-class results ({dataset_title(dataset_name(results.get('dataset')))}, "
-                 f"{results.get('split', 'test')} split, %)", "",
+        body += [f"## Per-class results ({dataset_title(dataset_name(results.dataset))}, "
+                 f"{results.split} split, %)", "",
                  _per_class_table(list(config["classes"]), results), ""]
     if sample:
         body += ["## Sample prediction", "", f"![sample prediction]({sample})", ""]

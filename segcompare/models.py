@@ -450,7 +450,7 @@ def build_model(name: str, num_classes: int, pretrained: str = "none", frozen: b
 
         load_offline_imagenet(spec.encoder[3:], model.encoder.model, Path(path))
     elif path is not None:
-        from .checkpoint import load_pretrained
+        from .weights import load_pretrained
 
         load_pretrained(model, path)
     if frozen:

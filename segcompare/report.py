@@ -37,6 +37,7 @@ from .figures import (
 from .formats.history import read_history_file
 from .formats.results import read_results_file
 from .report_assets import ensure_plotly_js, save_figure, save_text
+from .stats import check_comparable  # one check for tables and the bootstrap (strict when paired)
 
 __all__ = ["load_results", "find_results", "check_comparable", "display_name", "model_labels", "model_colors",
            "leaderboard", "leaderboard_markdown", "top_confusions", "verdict_lines", "read_history",
@@ -75,38 +76,6 @@ def find_results(paths) -> list[Path]:
     if not found:
         raise UserError("no results given; pass results.json files or checkpoint folders")
     return found
-
-
-def check_comparable(results: list[dict]) -> None:
-    """Refuse results that cannot share one table: other dataset, split, classes or test images."""
-    if not results:
-        return
-    labels = model_labels(results)
-    first, a = results[0], labels[0]
-    for r, b in zip(results[1:], labels[1:]):
-        for key, what in (("dataset", "datasets"), ("split", "splits"), ("classes", "class lists")):
-            if r.get(key) != first.get(key):
-                raise UserError(f"cannot compare {a} and {b} in one table: different {what} "
-                                f"({first.get(key)!r} vs {r.get(key)!r}); evaluate both on the same data")
-        check_same_scoring(first, r, a, b)
-        na, nb = (sorted((x.get("per_image") or {}).get("names") or []) for x in (first, r))
-        if na and nb and na != nb:
-            raise UserError(f"cannot compare {a} and {b} in one table: evaluated on different images "
-                            f"({len(na)} vs {len(nb)}); evaluate both on the whole split (or the same --max-images)")
-
-
-def scored_on(result: dict) -> str:
-    """What a result's pixels were scored against: its own dataset, or the one it was remapped from."""
-    source = result.get("remapped_from")
-    return f"remapped from {source.get('dataset')}" if isinstance(source, dict) else "native labels"
-
-
-def check_same_scoring(first: dict, other: dict, a: str, b: str) -> None:
-    """A 19->8 remapped result has no void class, so it is scored on other pixels than a native cityscapes-8
-    result even when dataset and classes read the same: never rank the two in one table."""
-    if scored_on(first) != scored_on(other):
-        raise UserError(f"cannot compare {a} and {b} in one table: {a} is scored on {scored_on(first)}, {b} on "
-                        f"{scored_on(other)} (other pixels count); evaluate both natively or remap both")
 
 
 def read_history(checkpoint_dir) -> list[dict]:

@@ -1,30 +1,14 @@
-"""The results.json contract (Contract 4 of DESIGN.md): its format id, the check every reader runs, and
-how several results get distinct names.
+"""How several results get distinct display names; the results.json format itself (Contract 4 of
+docs/DESIGN.md) lives in `segcompare.formats.results` and is re-exported here.
 
 Kept free of torch: the app reads results files to draw its page before any model (or torch) is loaded.
 """
 
 from __future__ import annotations
 
-from .errors import UserError
+from .formats.results import FORMAT, REQUIRED, Results, best_first, check_results, rank_key
 
-FORMAT = "segcompare-results/1"
-REQUIRED = ("model", "dataset", "split", "classes", "confusion_matrix", "miou", "per_image")
-
-
-def check_results(results, source: str = "results") -> dict:
-    """Refuse anything that is not a segcompare results dict of a known format (UserError naming it)."""
-    if not isinstance(results, dict):
-        raise UserError(f"{source} is not a results object ({type(results).__name__}); expected {FORMAT}")
-    fmt = results.get("format")
-    if fmt != FORMAT:
-        raise UserError(f"unknown results format {fmt!r} in {source}; expected {FORMAT}")
-    missing = [k for k in REQUIRED if k not in results]
-    if missing:
-        raise UserError(f"{source} lacks {', '.join(missing)}; re-run `segcompare evaluate`")
-    from .formats import check_results_fields
-
-    return check_results_fields(results, source)
+__all__ = ["FORMAT", "REQUIRED", "Results", "best_first", "check_results", "rank_key", "unique_labels"]
 
 
 def unique_labels(labels: list[str], results: list[dict]) -> list[str]:

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from .errors import UserError
-from .results import FORMAT, unique_labels
+from .results import FORMAT, best_first, unique_labels
 
 CHUNK = 256  # replicates per matrix product: bounds memory for large test sets
 # Below this many test images a bootstrap interval is itself unreliable (few distinct resamples, percentile
@@ -30,36 +30,57 @@ def _where(res: dict) -> str:
     return f"{_label(res)} ({res.get('checkpoint') or res.get('dataset')})"
 
 
-def check_comparable(a: dict, b: dict) -> None:
-    """Refuse to pair results of different datasets, splits, class lists or image lists."""
-    for res in (a, b):
+def check_comparable(results: list[dict], paired: bool = False) -> None:
+    """Refuse results that cannot share one table: another format, dataset, split, class list, scoring
+    (native vs remapped labels) or set of test images. `paired` (the bootstrap, which matches images one to
+    one) is stricter: both must list the same distinct images and store their per-image matrices."""
+    for res in results:
         if res.get("format") != FORMAT:
-            raise UserError(f"unknown results format {res.get('format')!r} for {_where(res)}; "
-                            f"expected {FORMAT}")
+            raise UserError(f"unknown results format {res.get('format')!r} for {_where(res)}; expected {FORMAT}")
+    first = results[0] if results else None
+    for i, other in enumerate(results[1:], 1):
+        problem = _difference(first, other, paired)
+        if problem:
+            names = _names(results, paired)
+            a, b = names[0], names[i]
+            raise UserError(f"cannot compare {a} and {b}{'' if paired else ' in one table'}: {problem}")
+    if paired:
+        for res in results:
+            if not (res.get("per_image") or {}).get("confusion"):
+                raise UserError(f"{_where(res)} has no per-image confusion matrices; re-run `segcompare evaluate`")
+
+
+def _difference(a: dict, b: dict, paired: bool) -> str | None:
+    """Why two results cannot be ranked together, or None."""
     for key, what in (("dataset", "datasets"), ("split", "splits"), ("classes", "class lists")):
         if a.get(key) != b.get(key):
-            raise UserError(f"cannot compare {_label(a)} and {_label(b)}: different {what} "
-                            f"({a.get(key)!r} vs {b.get(key)!r}); evaluate both on the same data")
-    sa, sb = (_remapped_source(r) for r in (a, b))
+            return f"different {what} ({a.get(key)!r} vs {b.get(key)!r}); evaluate both on the same data"
+    sa, sb = (scored_on(r) for r in (a, b))
     if sa != sb:
-        what = lambda s: f"remapped from {s}" if s else "native labels"
-        raise UserError(f"cannot compare {_label(a)} and {_label(b)}: scored on {what(sa)} vs {what(sb)}, so "
-                        "other pixels count (a remap has no void class); evaluate both natively or remap both")
-    na, nb = a["per_image"]["names"], b["per_image"]["names"]
-    if sorted(na) != sorted(nb) or len(set(na)) != len(na):
+        return (f"scored on {sa} vs {sb}, so other pixels count (a remap has no void class); evaluate both "
+                "natively or remap both")
+    na, nb = (list((r.get("per_image") or {}).get("names") or []) for r in (a, b))
+    repeated = paired and len(set(na)) != len(na)  # the bootstrap pairs images by name: names must be unique
+    if repeated or ((paired or (na and nb)) and sorted(na) != sorted(nb)):
         only = sorted(set(na) ^ set(nb))
-        raise UserError(f"cannot compare {_label(a)} and {_label(b)}: different test images "
-                        f"({len(na)} vs {len(nb)}; e.g. {only[:3]}); evaluate both on the same split without "
-                        "--max-images, or with the same value")
-    for res in (a, b):
-        if not res["per_image"].get("confusion"):
-            raise UserError(f"{_where(res)} has no per-image confusion matrices; "
-                            "re-run `segcompare evaluate`")
+        return (f"different test images: they were evaluated on different images ({len(na)} vs {len(nb)}; e.g. "
+                f"{only[:3]}); evaluate both on the whole split, or with the same --max-images")
+    return None
 
 
-def _remapped_source(res: dict) -> str | None:
-    source = res.get("remapped_from")
-    return str(source.get("dataset")) if isinstance(source, dict) else None
+def _names(results: list[dict], paired: bool) -> list[str]:
+    """Labels for a refusal: the bootstrap's own labels, or the leaderboard's display names."""
+    if paired:
+        return [_label(r) for r in results]
+    from .figures import model_labels  # display names (only on this error path: figures imports plotly)
+
+    return model_labels(results)
+
+
+def scored_on(result: dict) -> str:
+    """What a result's pixels were scored against: its own dataset, or the one it was remapped from."""
+    source = result.get("remapped_from")
+    return f"remapped from {source.get('dataset')}" if isinstance(source, dict) else "native labels"
 
 
 def _stack(res: dict, order: list[str]) -> np.ndarray:
@@ -108,7 +129,7 @@ def _none(x):
 
 def paired_bootstrap(res_a: dict, res_b: dict, n_boot: int = 2000, seed: int = 0) -> dict:
     """mIoU difference A - B with a 95% percentile interval, per-class differences, image win rate."""
-    check_comparable(res_a, res_b)
+    check_comparable([res_a, res_b], paired=True)
     order = list(res_a["per_image"]["names"])
     k = len(res_a["classes"])
     ca, cb = _stack(res_a, order), _stack(res_b, order)
@@ -177,10 +198,7 @@ def _unique_labels(results: list[dict]) -> list[dict]:
 def compare_all(results: list[dict], n_boot: int = 2000, seed: int = 0) -> list[dict]:
     """Every pair, each oriented best-first (A = higher mIoU); the best model's comparisons come first."""
     results = _unique_labels(list(results))
-    for i in range(len(results)):
-        for j in range(i + 1, len(results)):
-            check_comparable(results[i], results[j])
-    key = lambda r: -(r.get("miou") if r.get("miou") is not None else -1.0)
-    ranked = sorted(results, key=key)
+    check_comparable(results, paired=True)
+    ranked = best_first(results)
     return [paired_bootstrap(ranked[i], ranked[j], n_boot=n_boot, seed=seed)
             for i in range(len(ranked)) for j in range(i + 1, len(ranked))]

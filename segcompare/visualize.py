@@ -11,7 +11,8 @@ import html
 
 import numpy as np
 
-IGNORE_INDEX = 255
+from .formats.constants import IGNORE_INDEX
+
 IGNORE_COLOR = (128, 128, 128)
 RIGHT, WRONG = (40, 180, 70), (220, 40, 40)
 # viridis anchors (every 1/8): a perceptually uniform, colour-blind-safe scale for confidence

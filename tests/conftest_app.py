@@ -36,7 +36,7 @@ SAMPLES = {"pets": {"cat_001": (80, 60), "dog_002": (64, 64)}, "streets": {"stre
 def fake_results(name: str, spec: dict, seed: int) -> dict:
     """A Contract-4 results dict with plausible numbers, built with the real metric functions."""
     from segcompare.calibration import curves, reliability
-    from segcompare.evaluate import metric_fields
+    from segcompare.evaluation import metric_fields
 
     rng = np.random.default_rng(seed)
     k, n = len(spec["classes"]), 6
@@ -74,16 +74,17 @@ def write_history(path: Path, seed: int, epochs: int = 4) -> None:
 
 
 def make_checkpoint(directory: Path, name: str, spec: dict, seed: int, results: bool = True) -> Path:
-    from segcompare.checkpoint import save_checkpoint
+    from helpers import write_checkpoint
+
     from segcompare.models import build_model
 
     torch.manual_seed(seed)
     model = build_model(name, len(spec["classes"]))
-    meta = {"classes": spec["classes"], "palette": spec["palette"], "mean": [0.485, 0.456, 0.406],
-            "std": [0.229, 0.224, 0.225], "input_size": spec["input_size"], "dataset": spec["dataset"]}
-    save_checkpoint(model, directory, meta, dtype=torch.float16)
+    meta = {"classes": spec["classes"], "palette": spec["palette"], "input_size": spec["input_size"],
+            "dataset": spec["dataset"]}  # mean/std: the ImageNet defaults
+    write_checkpoint(directory, model, meta=meta, dtype=torch.float16,
+                     results=fake_results(name, spec, seed) if results else None)
     if results:
-        (directory / "results.json").write_text(json.dumps(fake_results(name, spec, seed)))
         write_history(directory / "history.jsonl", seed)
     return directory
 

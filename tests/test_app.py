@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import os
-import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
+from helpers import png_bytes
 from PIL import Image
 
 pytest_plugins = ["conftest_app"]
 
-gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 
 def task_of(server, name):
     return server[1].segcompare.catalog.task(name)
-
-
-def png_header_only(path, width: int, height: int) -> None:
-    """A PNG that claims width x height pixels (a decompression bomb's header) with almost no data."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
 
 
 def opened(item) -> Image.Image:
@@ -136,7 +124,7 @@ def test_bad_uploads_get_a_friendly_message_and_the_app_keeps_serving(client, pr
     if bad == "corrupt":
         path.write_bytes(b"this is not a picture\n" * 10)
     elif bad == "bomb":
-        png_header_only(path, 60_000, 60_000)
+        path.write_bytes(png_bytes(60_000, 60_000))
     else:
         Image.new("RGB", (64, 64), "red").save(path)
         path.write_bytes(path.read_bytes()[:60])

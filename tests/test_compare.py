@@ -172,3 +172,27 @@ def test_published_names_must_be_runs(tmp_path):
     path.write_text("dataset: synthetic-pets\nmodels: [fcn_resnet18]\npublished: {fcn_resnet18: 0.7e3}\n")
     with pytest.raises(UserError, match=r"mIoU in % \(0-100\)"):
         load_experiment(path)
+
+
+@pytest.mark.parametrize("delta, halved", [(0.0, True), (0.01, False)])
+def test_fp16_resave_replaces_weights_and_config_together(tmp_path, monkeypatch, delta, halved):
+    """maybe_fp16 keeps fp16 weights only when mIoU moves < 0.1 point, and then swaps weights and config in one
+    atomic write (both or neither), as save_checkpoint does."""
+    from segcompare import evaluation, files
+    from segcompare.checkpoint import read_config, save_checkpoint
+    from segcompare.compare import maybe_fp16
+    from segcompare.models import build_model
+
+    run = save_checkpoint(build_model("fcn_resnet18", 3), tmp_path / "run", {"classes": ["a", "b", "c"]})
+    before = {n: (run / n).read_bytes() for n in ("model.safetensors", "config.json")}
+    monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: {"miou": 0.5 + delta})
+    writes = []
+    real = files.atomic_write_files
+    monkeypatch.setattr(files, "atomic_write_files", lambda contents: (writes.append(sorted(contents)), real(contents)))
+    kept = maybe_fp16(run, "synthetic-pets", {"miou": 0.5}, "cpu", {})
+    assert (kept.get("weights_dtype") == "float16") == halved
+    assert (read_config(run)["dtype"] == "float16") == halved
+    changed = {n for n, data in before.items() if (run / n).read_bytes() != data}
+    assert changed == ({"model.safetensors", "config.json"} if halved else set())
+    swaps = [w for w in writes if w == [run / "config.json", run / "model.safetensors"]]
+    assert len(swaps) == (1 if halved else 0)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from segcompare.checkpoint import load_model, read_config
-from segcompare.evaluate import check_results, evaluate
+from segcompare.evaluation import check_results, evaluate
 from segcompare.models import model_info
 
 ROOT = Path(__file__).resolve().parents[1]

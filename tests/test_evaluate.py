@@ -13,7 +13,7 @@ from segcompare import metrics as M
 from segcompare import robustness as R
 from segcompare.cli import main
 from segcompare.errors import UserError
-from segcompare.evaluate import (
+from segcompare.evaluation import (
     FORMAT,
     check_results,
     evaluate,
@@ -241,7 +241,7 @@ def test_cityscapes_remap_makes_results_comparable_with_cityscapes_8():
     assert res8["dataset"] == "cityscapes:/cs".replace("cityscapes:", "cityscapes-8:")
     assert res8["per_class_iou"][0] is None  # void: never in the 19-class labels nor predicted
     other = {**res8, "model": "segformer"}
-    check_comparable(res8, other)  # two remapped results: the same pixels count
+    check_comparable([res8, other], paired=True)  # two remapped results: the same pixels count
 
 
 def test_remapped_results_are_never_ranked_against_native_ones():
@@ -261,7 +261,7 @@ def test_remapped_results_are_never_ranked_against_native_ones():
     native = {"format": FORMAT, "model": "segformer", "dataset": remapped["dataset"], "split": "test",
               "classes": list(remapped["classes"]), **metric_fields(cms8.sum(0), None, cms8, names)}
     with pytest.raises(UserError, match="remapped from cityscapes:/cs vs native labels"):
-        check_comparable(remapped, native)
+        check_comparable([remapped, native], paired=True)
     with pytest.raises(UserError, match="scored on remapped from cityscapes:/cs"):
         table_check([remapped, native])
 
@@ -318,9 +318,9 @@ def test_cli_missing_checkpoint_is_one_line(tmp_path, spec, capsys):
     assert rc == 2 and err.startswith("error: ") and "nope" in err and err.count("\n") == 1
 
 
-def test_package_level_evaluate_is_callable_after_submodule_import(spec):
+def test_package_level_evaluate_is_the_function_after_submodule_import(spec):
     import segcompare
-    import segcompare.evaluate  # noqa: F401  (the submodule import rebinds the package attribute)
+    import segcompare.evaluation  # noqa: F401  (the module is named apart from the function: nothing rebinds it)
 
     res = segcompare.evaluate((Oracle(), ORACLE_CFG), spec, latency=False, progress=False, max_images=1)
     assert res["miou"] == 1.0

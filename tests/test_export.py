@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import write_checkpoint
 from huggingface_hub import constants, snapshot_download
 from PIL import Image
 
@@ -30,9 +31,8 @@ def segformer_checkpoint(tmp_path_factory):
         head = model.net.decode_head.classifier
         head.weight.mul_(20)
     d = tmp_path_factory.mktemp("ckpt") / "segformer_b0"
-    save_checkpoint(model, d, {"classes": CLASSES, "input_size": SIZE, "mean": MEAN, "std": STD,
-                               "dataset": "oxford-pet:/data/pets"})
-    return d
+    return write_checkpoint(d, model, meta={"classes": CLASSES, "input_size": SIZE, "mean": MEAN, "std": STD,
+                                            "dataset": "oxford-pet:/data/pets"})
 
 
 @pytest.fixture(scope="module")

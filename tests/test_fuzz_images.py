@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import io
 import os
-import zlib
 
 import numpy as np
 import pytest
+from helpers import png_bytes
 from PIL import Image
 
 from segcompare.errors import UserError
 from segcompare.images import load_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # PIL warns about every broken EXIF block
-hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -106,21 +105,13 @@ def test_mutated_valid_files(data):
     check(data)
 
 
-def png(width: int, height: int, depth: int, color: int, rows: bytes) -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
-
-    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([depth, color, 0, 0, 0])
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
 @FUZZ
 @given(st.integers(0, 70_000), st.integers(0, 70_000), st.sampled_from([(8, 2), (16, 2), (8, 0), (16, 0), (1, 0),
                                                                          (8, 6), (8, 4), (8, 3), (3, 2), (8, 7)]),
        st.binary(max_size=256))
 def test_hand_made_png_headers(width, height, depth_color, rows):
     """Any declared size and (possibly invalid) depth/colour type, with too little or random pixel data."""
-    check(png(width, height, *depth_color, rows))
+    check(png_bytes(width, height, *depth_color, rows))
 
 
 @pytest.mark.parametrize("name", sorted(SEEDS))

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import png_bytes, write_checkpoint
 from PIL import Image
 
 from segcompare.catalog import discover
@@ -43,16 +42,6 @@ def good_results(model="fcn_mobilenet_v3_small") -> dict:
     return {"format": RESULTS_FORMAT, "model": model, "dataset": "synthetic-pets", "split": "test",
             "classes": list(CLASSES), "confusion_matrix": [[5, 1, 0], [1, 5, 0], [0, 0, 3]], "miou": 0.6,
             "per_image": {"names": ["a", "b"]}, "robustness": {"blur": {"1": 0.5, "2": None}}}
-
-
-def write_checkpoint(folder: Path, config=None, results=None, history=None, raw_config: str | None = None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(raw_config if raw_config is not None else json.dumps(config or good_config()))
-    if results is not None:
-        (folder / "results.json").write_text(results if isinstance(results, str) else json.dumps(results))
-    if history is not None:
-        (folder / "history.jsonl").write_text(history)
-    return folder
 
 
 def with_field(**change):
@@ -86,14 +75,14 @@ BAD_CONFIGS = {
 
 @pytest.mark.parametrize("probe", list(BAD_CONFIGS))
 def test_bad_checkpoint_config_is_one_line_format_error(tmp_path, probe):
-    folder = write_checkpoint(tmp_path / "bad", raw_config=BAD_CONFIGS[probe])
+    folder = write_checkpoint(tmp_path / "bad", config=BAD_CONFIGS[probe])
     with pytest.raises(FormatError) as e:
         read_config(folder)
     assert "\n" not in str(e.value) and str(folder / "config.json") in str(e.value)
 
 
 def test_good_config_passes(tmp_path):
-    assert read_config(write_checkpoint(tmp_path / "good"))["classes"] == CLASSES
+    assert read_config(write_checkpoint(tmp_path / "good", config=good_config()))["classes"] == CLASSES
 
 
 BAD_RESULTS = {
@@ -117,16 +106,16 @@ PROBES = ([("config", k) for k in BAD_CONFIGS] + [("results", k) for k in BAD_RE
 
 def bad_checkpoint(folder: Path, kind: str, probe: str) -> Path:
     if kind == "config":
-        return write_checkpoint(folder, raw_config=BAD_CONFIGS[probe])
+        return write_checkpoint(folder, config=BAD_CONFIGS[probe])
     if kind == "results":
-        return write_checkpoint(folder, results=BAD_RESULTS[probe])
-    return write_checkpoint(folder, results=good_results(), history=BAD_HISTORY[probe])
+        return write_checkpoint(folder, config=good_config(), results=BAD_RESULTS[probe])
+    return write_checkpoint(folder, config=good_config(), results=good_results(), history=BAD_HISTORY[probe])
 
 
 @pytest.mark.parametrize("kind, probe", PROBES)
 def test_discovery_lists_a_bad_checkpoint_with_its_reason(tmp_path, kind, probe):
     """What the app runs at start-up: the good checkpoint is shown, the bad one listed with its reason."""
-    write_checkpoint(tmp_path / "pets" / "good", results=good_results(),
+    write_checkpoint(tmp_path / "pets" / "good", config=good_config(), results=good_results(),
                      history=json.dumps({"epoch": 1, "train_loss": 0.5}) + "\n")
     bad = bad_checkpoint(tmp_path / "pets" / "bad", kind, probe)
     catalog = discover([str(tmp_path)])
@@ -163,7 +152,7 @@ def test_discovery_lists_a_bad_hub_checkpoint(tmp_path, fake_hub, kind, probe):
     (folder / "model.safetensors").write_bytes(safetensors_bytes({"w": np.zeros(1, np.float32)}))
     files = {p.name: p.read_bytes() for p in folder.iterdir()}
     fake_hub.repos[("model", "evil/ckpt")] = Repo("model", branches={"main": ("b" * 40, files)})
-    write_checkpoint(tmp_path / "local" / "good", results=good_results())
+    write_checkpoint(tmp_path / "local" / "good", config=good_config(), results=good_results())
     catalog = discover([str(tmp_path / "local"), "evil/ckpt"])
     assert [m.path.name for t in catalog.tasks for m in t.models] == ["good"]
     assert len(catalog.problems) == 1 and "\n" not in catalog.problems[0], catalog.problems
@@ -215,7 +204,7 @@ def test_a_refused_checkpoint_is_remembered_not_rebuilt(tmp_path, monkeypatch):
     import segcompare.models as models
     from segcompare.checkpoint import load_model
 
-    folder = write_checkpoint(tmp_path / "ckpt")
+    folder = write_checkpoint(tmp_path / "ckpt", config=good_config())
     (folder / "model.safetensors").write_bytes(safetensors_bytes({"w": np.zeros(4, np.float32)}))
     builds, real = [], models.build_model
     monkeypatch.setattr(models, "build_model", lambda *a, **k: builds.append(a) or real(*a, **k))
@@ -428,16 +417,6 @@ def test_full_disk_in_report_is_one_line_and_keeps_no_truncated_asset(tmp_path, 
 
 
 # --- items 6 and 12: dataset images and masks -------------------------------------------------------------------
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header declares width x height but holds almost no data (a 'decompression bomb' header)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND",
-                                                                                                         b"")
-
-
 def folder_dataset(root: Path, image: bytes | None = None, mask: Image.Image | None = None, mask_format="PNG"):
     (root / "train" / "images").mkdir(parents=True)
     (root / "train" / "masks").mkdir(parents=True)
@@ -454,7 +433,7 @@ def folder_dataset(root: Path, image: bytes | None = None, mask: Image.Image | N
 def test_dataset_image_declaring_huge_dimensions_is_refused(tmp_path, side):
     from segcompare.data import get_dataset
 
-    root = folder_dataset(tmp_path / "data", image=png_header_only(side, side))
+    root = folder_dataset(tmp_path / "data", image=png_bytes(side, side))
     ds = get_dataset(f"folder:{root}", "train")
     with pytest.raises(UserError, match="a.png"):
         ds.load(0)

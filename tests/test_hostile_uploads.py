@@ -14,16 +14,15 @@ from __future__ import annotations
 import io
 import re
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import png_bytes
 from PIL import Image
 
 pytest_plugins = ["conftest_app"]
 
-gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
@@ -52,19 +51,9 @@ def _photo(w: int, h: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(rgb.astype(np.uint8))
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def png_by_hand(width: int, height: int, depth: int, color: int, raw_rows: bytes) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw_rows))
-            + _chunk(b"IEND", b""))
-
-
 def png_bomb(side: int = 30_000) -> bytes:
     """A PNG that declares side x side RGB pixels; its IDAT is one compressed zero row (tiny on disk)."""
-    return png_by_hand(side, side, 8, 2, b"\0" * (1 + 3 * side))
+    return png_bytes(side, side, 8, 2, b"\0" * (1 + 3 * side))
 
 
 def png_rgb16() -> bytes:
@@ -74,7 +63,7 @@ def png_rgb16() -> bytes:
     px = np.zeros((h, w, 3), ">u2")
     px[:, :, 0] = red
     rows = b"".join(b"\0" + px[r].tobytes() for r in range(h))
-    return png_by_hand(w, h, 16, 2, rows)
+    return png_bytes(w, h, 16, 2, rows)
 
 
 def gray16() -> bytes:

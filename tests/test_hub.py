@@ -9,11 +9,13 @@ import shutil
 import pytest
 import torch
 import yaml
+from helpers import write_checkpoint
 from hub_server import FakeHub
 from huggingface_hub import ModelCard, constants
 
-from segcompare import build_model, load_model, save_checkpoint
+from segcompare import build_model, load_model
 from segcompare import hub as H
+from segcompare import publish as P
 from segcompare.cli import main
 from segcompare.errors import UserError
 from segcompare.model_card import dataset_name, model_card
@@ -21,7 +23,11 @@ from segcompare.model_card import dataset_name, model_card
 TOKEN = "hf_fake_valid_token"
 MODEL = "linknet_tu-mobilenetv3_small_050"  # 0.4 M parameters: fast to save, send and load
 CLASSES = ["background", "cat", "dog"]
-RESULTS = {"format": "segcompare-results/1", "dataset": "oxford-pet:/home/me/data/pets", "split": "test",
+# A complete results.json (push reads it with the same checked reader as the report and the app).
+RESULTS = {"format": "segcompare-results/1", "model": MODEL, "dataset": "oxford-pet:/home/me/data/pets",
+           "split": "test",
+           "classes": CLASSES, "confusion_matrix": [[90, 5, 5], [20, 50, 30], [40, 40, 20]],
+           "per_image": {"names": ["a.jpg", "b.jpg"]}, "num_images": 2,
            "miou": 0.61234, "pixel_accuracy": 0.9012, "boundary_iou": 0.4, "per_class_iou": [0.9, 0.5, None],
            "per_class_precision": [0.95, 0.6, 0.1], "per_class_recall": [0.93, 0.55, 0.2],
            "latency_ms": {"device": "cpu", "batch": 1, "p50": 12.5}}
@@ -74,10 +80,8 @@ def reference(model):
 
 @pytest.fixture
 def checkpoint(tmp_path, model):
-    d = save_checkpoint(model, tmp_path / "ckpt", {"classes": CLASSES, "dataset": "oxford-pet:/home/me/data/pets",
-                                                  "train": {"epochs": 2, "lr": 0.001}})
-    (d / "results.json").write_text(json.dumps(RESULTS))
-    (d / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in HISTORY))
+    meta = {"classes": CLASSES, "dataset": "oxford-pet:/home/me/data/pets", "train": {"epochs": 2, "lr": 0.001}}
+    d = write_checkpoint(tmp_path / "ckpt", model, meta=meta, results=RESULTS, history=HISTORY)
     (d / "sample.png").write_bytes(b"\x89PNG fake sample")
     return d
 
@@ -131,7 +135,7 @@ def test_cached_repo_without_config_is_refused(hub_env, tmp_path, monkeypatch):
 @pytest.mark.parametrize("bad", ["just-a-name", "a/b/c", "org/bad name", "org/-x-"])
 def test_bad_repo_id(hub_env, checkpoint, bad):
     with pytest.raises(UserError, match="not a Hub repo id"):
-        H.push(checkpoint, bad, token=TOKEN)
+        P.push(checkpoint, bad, token=TOKEN)
 
 
 # ----------------------------------------------------------------------------------------------- model card
@@ -194,9 +198,9 @@ def test_push_sends_checkpoint_and_card_then_pull_and_load(fake_hub, checkpoint,
 
 
 def test_push_to_branch_and_pull_pinned_revision(fake_hub, checkpoint, hub_env):
-    H.push(checkpoint, "me/pets", token=TOKEN)
+    P.push(checkpoint, "me/pets", token=TOKEN)
     (checkpoint / "results.json").write_text(json.dumps({**RESULTS, "miou": 0.7}))
-    url = H.push(checkpoint, "me/pets", revision="dev", token=TOKEN)
+    url = P.push(checkpoint, "me/pets", revision="dev", token=TOKEN)
     assert any(r["path"] == "/api/models/me/pets/branch/dev" for r in fake_hub.requests)
     assert [c["branch"] for c in fake_hub.commits("me/pets")] == ["main", "dev"]
     assert json.loads(fake_hub.files("me/pets", "main")["results.json"])["miou"] == RESULTS["miou"]
@@ -215,9 +219,9 @@ def test_interrupted_push_can_be_run_again(fake_hub, checkpoint, monkeypatch):
 
     monkeypatch.setattr(fake_hub.server.RequestHandlerClass, "_commit", fail_once)
     with pytest.raises(UserError, match="503.*safe to repeat"):
-        H.push(checkpoint, "me/pets", token=TOKEN)
+        P.push(checkpoint, "me/pets", token=TOKEN)
     assert fake_hub.commits("me/pets") == []
-    H.push(checkpoint, "me/pets", token=TOKEN)  # repo exists now: create_repo(exist_ok) + commit again
+    P.push(checkpoint, "me/pets", token=TOKEN)  # repo exists now: create_repo(exist_ok) + commit again
     assert "model.safetensors" in fake_hub.files("me/pets")
 
 
@@ -231,7 +235,7 @@ def test_push_without_token_is_one_line_and_sends_nothing(fake_hub, checkpoint, 
 def test_push_offline_is_refused(hub_env, checkpoint, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UserError, match="HF_HUB_OFFLINE is set"):
-        H.push(checkpoint, "me/pets", token=TOKEN)
+        P.push(checkpoint, "me/pets", token=TOKEN)
 
 
 def test_pull_repo_not_found(fake_hub, hub_env, capsys):
@@ -242,12 +246,28 @@ def test_pull_repo_not_found(fake_hub, hub_env, capsys):
 
 def test_push_unreachable_hub_is_one_line(hub_env, checkpoint):
     with pytest.raises(UserError, match=r"cannot reach the Hub at http://127.0.0.1:9 .*safe to repeat"):
-        H.push(checkpoint, "me/pets", token=TOKEN)
+        P.push(checkpoint, "me/pets", token=TOKEN)
+
+
+@pytest.mark.parametrize("tail, ok", [('{"epoch": 3, "train_lo', True), ('{"epoch": 3}\n', True),
+                                      ('not json\n{"epoch": 3}\n', False)])
+def test_push_reads_history_with_the_one_tolerance(fake_hub, checkpoint, tail, ok):
+    """Like the report and the app: a half-written LAST line (a killed run) is skipped, an earlier one refused."""
+    (checkpoint / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in HISTORY) + tail)
+    if ok:
+        P.push(checkpoint, "me/pets", token=TOKEN)
+        card = fake_hub.files("me/pets")["README.md"].decode()
+        epochs = len({r["epoch"] for r in HISTORY}) + (tail.endswith("\n"))
+        assert f"Trained for {epochs} epochs" in card
+    else:
+        with pytest.raises(UserError, match="line 3 is not JSON"):
+            P.push(checkpoint, "me/pets", token=TOKEN)
+        assert ("model", "me/pets") not in fake_hub.repos  # refused before anything was sent
 
 
 def test_push_of_a_folder_that_is_not_a_checkpoint(hub_env, tmp_path):
     with pytest.raises(UserError, match="config.json is missing"):
-        H.push(tmp_path, "me/pets", token=TOKEN)
+        P.push(tmp_path, "me/pets", token=TOKEN)
 
 
 @pytest.mark.parametrize("good", [True, False])
@@ -320,7 +340,7 @@ def test_push_space(fake_hub, project, checkpoint, monkeypatch, source):
 
 def test_push_space_needs_app(fake_hub, tmp_path):
     with pytest.raises(UserError, match="no app.py"):
-        H.push_space("me/demo", root=tmp_path, token=TOKEN)
+        P.push_space("me/demo", root=tmp_path, token=TOKEN)
 
 
 # ----------------------------------------------------------------------------------------------- spaces conventions
@@ -328,7 +348,7 @@ def test_push_space_front_matter_as_the_hub_reads_it(fake_hub, project, checkpoi
     """models:, preload_from_hub:, python_version, suggested_hardware, tags: keys and types per the Spaces
     config reference (https://huggingface.co/docs/hub/spaces-config-reference)."""
     pin = "b" * 40
-    H.push_space("me/demo", root=project, model_repos=["me/pets", f"me/streets@{pin}", f"me/cats={checkpoint}"],
+    P.push_space("me/demo", root=project, model_repos=["me/pets", f"me/streets@{pin}", f"me/cats={checkpoint}"],
                  checkpoints=[checkpoint], token=TOKEN)
     files = fake_hub.files("me/demo", repo_type="space")
     meta = front_matter(files["README.md"].decode())
@@ -353,7 +373,6 @@ def test_space_loads_models_from_hub_cache_else_embedded(hub_env, checkpoint, tm
     embedded copy; the app's catalog lists what it found."""
     from segcompare.catalog import discover
 
-    (checkpoint / "results.json").unlink()  # RESULTS is a card fixture, not a complete results.json
     space = tmp_path / "space"
     shutil.copytree(checkpoint, space / "checkpoints" / "hub-fallback" / "me" / "cats")
     shutil.copytree(checkpoint, space / "checkpoints" / "plain")
@@ -386,7 +405,7 @@ def test_push_refuses_a_symlinked_checkpoint_file(fake_hub, checkpoint, tmp_path
     (checkpoint / name).unlink()
     (checkpoint / name).symlink_to(secret)
     with pytest.raises(UserError, match=re.escape(f"refusing to upload {checkpoint / name}: it is a symbolic link")):
-        H.push(checkpoint, "me/pets", token=TOKEN)
+        P.push(checkpoint, "me/pets", token=TOKEN)
     assert fake_hub.requests == []  # refused before anything is sent
 
 
@@ -396,11 +415,11 @@ def test_push_refuses_a_dangling_link_and_a_fifo(fake_hub, checkpoint):
     (checkpoint / "sample.png").unlink()
     (checkpoint / "sample.png").symlink_to("/nonexistent/x")
     with pytest.raises(UserError, match="sample.png: it is a symbolic link"):
-        H.push(checkpoint, "me/pets", token=TOKEN)
+        P.push(checkpoint, "me/pets", token=TOKEN)
     (checkpoint / "sample.png").unlink()
     os.mkfifo(checkpoint / "sample.png")
     with pytest.raises(UserError, match="sample.png: it is not a regular file"):
-        H.push(checkpoint, "me/pets", token=TOKEN)
+        P.push(checkpoint, "me/pets", token=TOKEN)
 
 
 @pytest.mark.parametrize("where", ["assets/samples/key.png", "configs/x.yaml", "README.md", "app.py",
@@ -413,7 +432,7 @@ def test_push_space_refuses_symlinks_by_name(fake_hub, project, tmp_path, where)
         shutil.rmtree(link) if link.is_dir() else link.unlink()
     link.symlink_to(secret if "." in link.name else tmp_path)
     with pytest.raises(UserError, match=re.escape(f"refusing to upload {link}: it is a symbolic link")):
-        H.push_space("me/demo", root=project, token=TOKEN)
+        P.push_space("me/demo", root=project, token=TOKEN)
     assert not any(b"PRIVATE KEY" in r["body"] for r in fake_hub.requests)
 
 
@@ -423,5 +442,5 @@ def test_push_space_refuses_a_symlinked_embedded_checkpoint_file(fake_hub, proje
     (checkpoint / "sample.png").unlink()
     (checkpoint / "sample.png").symlink_to(secret)
     with pytest.raises(UserError, match="sample.png: it is a symbolic link"):
-        H.push_space("me/demo", root=project, checkpoints=[checkpoint], token=TOKEN)
+        P.push_space("me/demo", root=project, checkpoints=[checkpoint], token=TOKEN)
     assert not any(TOKEN.encode() in r["body"] for r in fake_hub.requests)

@@ -12,13 +12,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ lives at the repo root
 from benchmarks.bench_load import check_answer, drive, pictures  # noqa: E402
 
 pytest_plugins = ["conftest_app"]
-pytest.importorskip("gradio_client")
+import gradio_client  # noqa: E402,F401  required: a broken install fails, never skips
 
 CLIENTS, REQUESTS = 4, 3
 

@@ -11,7 +11,7 @@ import torch
 from segcompare import report
 from segcompare.cli import main
 from segcompare.errors import UserError
-from segcompare.evaluate import FORMAT, metric_fields
+from segcompare.evaluation import FORMAT, metric_fields
 
 CLASSES = ["road", "sidewalk", "car"]
 # rows = truth: sidewalk goes to road on 12 of 100 pixels and to car on 3; car to road on 0.5%

@@ -8,7 +8,7 @@ from fake_results import random_cms
 from segcompare import metrics as M
 from segcompare import stats
 from segcompare.errors import UserError
-from segcompare.evaluate import FORMAT, metric_fields
+from segcompare.evaluation import FORMAT, metric_fields
 
 CLASSES = ["bg", "cat", "dog"]
 
@@ -132,3 +132,18 @@ def test_few_test_images_carry_a_caution():
     many = stats.paired_bootstrap(make_results("good", random_cms(stats.MIN_IMAGES, 0.9, seed=1)),
                                   make_results("bad", random_cms(stats.MIN_IMAGES, 0.5, seed=2)), n_boot=200)
     assert not many["small_sample"] and "caution" not in many["verdict"]
+
+
+@pytest.mark.parametrize("paired", [False, True])
+def test_one_check_comparable_is_strict_only_where_the_bootstrap_needs_it(paired):
+    """A leaderboard can show a result without per-image matrices; the bootstrap cannot pair its images."""
+    a = make_results("unet", random_cms(5, 0.8, seed=12))
+    b = make_results("segformer", random_cms(5, 0.7, seed=13))
+    b["per_image"] = {"names": b["per_image"]["names"]}  # an older results.json: names, no matrices
+    if paired:
+        with pytest.raises(UserError, match="no per-image confusion matrices"):
+            stats.check_comparable([a, b], paired=True)
+    else:
+        stats.check_comparable([a, b])
+    with pytest.raises(UserError, match="cannot compare unet and segformer" if paired else "different datasets"):
+        stats.check_comparable([a, {**b, "dataset": "folder:/other"}], paired=paired)

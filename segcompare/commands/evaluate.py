@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
-    from ..evaluate import evaluate, summary_line, write_results
+    from ..evaluation import evaluate, summary_line, write_results
 
     for flag in ("max_images", "robustness_images"):
         value = getattr(args, flag)

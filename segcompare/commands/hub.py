@@ -52,7 +52,7 @@ def register(subparsers) -> None:
 
 
 def run_push(args: argparse.Namespace) -> int:
-    from ..hub import push
+    from ..publish import push
 
     url = push(args.checkpoint, args.repo, private=args.private, revision=args.revision, token=args.token,
                fmt=args.fmt)
@@ -71,7 +71,7 @@ def run_pull(args: argparse.Namespace) -> int:
 
 
 def run_push_space(args: argparse.Namespace) -> int:
-    from ..hub import push_space
+    from ..publish import push_space
 
     url = push_space(args.repo, checkpoints=args.checkpoints, model_repos=args.model_repos, root=args.root,
                      private=args.private, token=args.token)

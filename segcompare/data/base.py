@@ -9,11 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..formats.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 from . import transforms as T
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-IGNORE_INDEX = 255
 
 
 class SegDataset(torch.utils.data.Dataset):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import fields
 from pathlib import Path
+from typing import ClassVar
 
 from ..errors import FormatError
 
@@ -112,3 +114,27 @@ def need_dict(d: dict, key: str, source: str, optional: bool = True) -> None:
     if v is None and optional:
         return
     need(isinstance(v, dict), source, key, "a mapping", v)
+
+
+# --- typed files -------------------------------------------------------------------------------------------
+class TypedFile:
+    """What the typed formats (dataclasses with `extra` and `written` fields) share: a checked dict becomes
+    typed fields plus `extra` (every other key), and goes back to the same dict, keys kept as written."""
+
+    FORMAT: ClassVar[str]
+    KEEP: ClassVar[tuple[str, ...]] = ()  # fields written even when empty (a format's required keys)
+
+    @classmethod
+    def from_checked(cls, data: dict):
+        names = {f.name for f in fields(cls)} - {"extra", "written"}
+        typed = {k: v for k, v in data.items() if k in names and (v is not None or k in cls.KEEP)}
+        extra = {k: v for k, v in data.items() if k not in names and k != "format"}
+        return cls(**typed, extra=extra, written=tuple(data))
+
+    def to_dict(self) -> dict:
+        out = {"format": self.FORMAT}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name not in ("extra", "written") and (v not in (None, {}, []) or f.name in self.written + self.KEEP):
+                out[f.name] = v  # absent stays absent, null stays null
+        return {**out, **self.extra}

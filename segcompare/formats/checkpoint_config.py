@@ -7,13 +7,20 @@ above zero: zero gives NaN confidences), `name` picks the code that builds the n
 
 from __future__ import annotations
 
-from .base import FormatError, is_int, is_number, need, need_dict, need_number, need_str, show
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from ..errors import UserError
+from .base import FormatError, TypedFile, is_int, is_number, need, need_dict, need_number, need_str, read_json, show
+from .constants import CONFIG_FILE, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, WEIGHTS_FILE
 from .model_names import check_model_name
 
 FORMAT = "segcompare/1"
 MAX_CLASSES = 65_536
 MAX_INPUT_SIDE = 4096  # inference resizes every picture to input_size: a huge one would exhaust memory
 MAX_CLASS_NAME = 200
+MAX_CONFIG_BYTES = 2 * 1024 * 1024  # a config with 65 536 class names and colours fits easily
 
 
 def check_checkpoint_config(config, source: str) -> dict:
@@ -59,3 +66,61 @@ def check_checkpoint_config(config, source: str) -> dict:
         need_dict(config, key, source)
     return config
 
+
+
+def read_checkpoint_config(directory) -> dict:
+    """The checked `config.json` of a checkpoint folder (FormatError naming the file and field)."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise UserError(f"{path} is missing: a checkpoint folder needs {CONFIG_FILE} and {WEIGHTS_FILE} "
+                        "(written by `segcompare train` or save_checkpoint)")
+    return check_checkpoint_config(read_json(path, "checkpoint config", max_bytes=MAX_CONFIG_BYTES), str(path))
+
+
+def config_bytes(config: dict, source: str = "config") -> bytes:
+    """config.json's bytes, checked first: a writer never leaves a file its own readers refuse."""
+    from ..files import json_bytes
+
+    return json_bytes(check_checkpoint_config(config, source))
+
+
+@dataclass
+class CheckpointConfig(TypedFile):
+    """A checked config.json: what builds the network (name, num_classes) and what reads its output."""
+
+    FORMAT: ClassVar[str] = FORMAT
+
+    name: str
+    num_classes: int
+    library: str | None = None
+    classes: list[str] | None = None
+    palette: list[list[int]] | None = None
+    ignore_index: int = IGNORE_INDEX
+    mean: list[float] = field(default_factory=lambda: list(IMAGENET_MEAN))
+    std: list[float] = field(default_factory=lambda: list(IMAGENET_STD))
+    input_size: list[int] | None = None
+    dataset: str | None = None
+    params: int | None = None
+    train: dict | None = None
+    provenance: dict | None = None
+    extra: dict = field(default_factory=dict)  # dtype, created, ...: kept as written
+    written: tuple = field(default=(), repr=False, compare=False)  # keys the file had (null ones stay null)
+
+    @classmethod
+    def from_dict(cls, data, source: str = "config") -> CheckpointConfig:
+        return cls.from_checked(check_checkpoint_config(data, source))
+
+    @classmethod
+    def read(cls, directory) -> CheckpointConfig:
+        return cls.from_dict(read_checkpoint_config(directory), str(Path(directory) / CONFIG_FILE))
+
+    def to_bytes(self) -> bytes:
+        return config_bytes(self.to_dict())
+
+    def write(self, directory) -> Path:
+        """Replace config.json atomically (weights unchanged: only metadata such as provenance moves)."""
+        from ..files import atomic_write_bytes
+
+        path = Path(directory) / CONFIG_FILE
+        atomic_write_bytes(path, self.to_bytes())
+        return path

@@ -1,8 +1,19 @@
-"""`history.jsonl`: one JSON object per epoch (written by `segcompare train`, drawn as training curves)."""
+"""`history.jsonl`: one JSON object per epoch (written by `segcompare train`, drawn as training curves).
+
+One reader with one tolerance, used by the report, the app, the model card and `push`: a half-written
+LAST line (a training process killed mid-write) is skipped; a broken line before it is a damaged file.
+A resumed run may repeat epochs; the last record of an epoch wins.
+"""
 
 from __future__ import annotations
 
-from .base import FormatError, is_int, is_number, show
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .base import FormatError, is_int, is_number, loads_json, read_text, show
+from .constants import HISTORY_FILE
 
 MAX_ROWS = 100_000
 
@@ -20,34 +31,63 @@ def check_history_row(row, source: str):
     return row
 
 
+@dataclass
+class History:
+    """The epoch records of one training run, in epoch order (one per epoch)."""
+
+    rows: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path) -> History:
+        """A checkpoint folder's history.jsonl (or the file itself); empty without one."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / HISTORY_FILE
+        if not path.is_file():
+            return cls()
+        return cls.parse(read_text(path, "training history"), str(path))
+
+    @classmethod
+    def parse(cls, text: str, source: str) -> History:
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        if len(lines) > MAX_ROWS:
+            raise FormatError(f"{source} has {len(lines)} lines; a training history has at most {MAX_ROWS} epochs")
+        rows = []
+        for i, line in enumerate(lines):
+            where = f"{source} line {i + 1}"
+            try:
+                row = loads_json(line, where)
+            except FormatError as e:
+                if i == len(lines) - 1:  # half-written by a killed run: the epochs before it stand
+                    break
+                raise FormatError(f"{where} is not JSON ({str(e).removeprefix(where + ' ')}); delete that line or "
+                                  "the file") from None
+            rows.append(check_history_row(row, where))
+        by_epoch = {}
+        for n, row in enumerate(rows):
+            by_epoch[row.get("epoch", n)] = row
+        return cls(list(by_epoch.values()))
+
+    def to_text(self) -> str:
+        return "".join(json.dumps(row, allow_nan=False) + "\n" for row in self.rows)
+
+    def write(self, path) -> Path:
+        """Write atomically (a reader sees the old history or the new one, never half of it)."""
+        from ..files import atomic_write_bytes
+
+        path = Path(path)
+        for row in self.rows:
+            check_history_row(row, str(path))
+        atomic_write_bytes(path, self.to_text().encode())
+        return path
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
 def read_history_file(path) -> list[dict]:
-    """Epoch records of a history.jsonl; [] without one.
-
-    A broken last line (a training process killed mid-write) is skipped; a resumed run may repeat
-    epochs, and the last record of an epoch wins.
-    """
-    from pathlib import Path
-
-    from .base import loads_json, read_text
-
-    path = Path(path)
-    if not path.is_file():
-        return []
-    lines = [ln for ln in read_text(path, "training history").splitlines() if ln.strip()]
-    if len(lines) > MAX_ROWS:
-        raise FormatError(f"{path} has {len(lines)} lines; a training history has at most {MAX_ROWS} epochs")
-    rows = []
-    for i, line in enumerate(lines):
-        where = f"{path} line {i + 1}"
-        try:
-            row = loads_json(line, where)
-        except FormatError as e:
-            if i == len(lines) - 1:
-                break
-            raise FormatError(f"{where} is not JSON ({str(e).removeprefix(where + ' ')}); delete that line or "
-                              "the file") from None
-        rows.append(check_history_row(row, where))
-    by_epoch = {}
-    for n, row in enumerate(rows):
-        by_epoch[row.get("epoch", n)] = row
-    return list(by_epoch.values())
+    """Epoch records as dicts (for readers not yet using `History`); [] without a file."""
+    return History.read(path).rows

@@ -1,13 +1,22 @@
-"""`results.json` (Contract 4) field types: what the leaderboard, figures and app read from a result.
+"""`results.json` (Contract 4): its format id, the one check every reader runs, and the typed `Results`.
 
-The format id and required keys are checked by `segcompare.results.check_results`, which calls this.
-Only the fields readers use are typed; extra keys are kept as they are.
+Only the fields readers use are typed; extra keys are kept as they are (`Results.extra`), so a file
+written by a newer segcompare round-trips unchanged. `best_first` is the one leaderboard order.
 """
 
 from __future__ import annotations
 
-from .base import FormatError, is_number, need, need_dict, need_number, need_str, show
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
 
+from ..errors import UserError
+from .base import FormatError, TypedFile, is_number, need, need_dict, need_number, need_str, read_json, show
+from .constants import RESULTS_FILE
+
+FORMAT = "segcompare-results/1"
+REQUIRED = ("model", "dataset", "split", "classes", "confusion_matrix", "miou", "per_image")
 NUMBERS = ("miou", "pixel_accuracy", "mean_accuracy", "boundary_iou", "ece", "size_mb", "params", "num_images")
 PER_CLASS = ("per_class_iou", "per_class_precision", "per_class_recall", "per_class_f1",
              "per_class_boundary_iou")
@@ -16,6 +25,19 @@ MAPPINGS = ("per_image", "latency_ms", "roc", "pr", "reliability", "robustness_c
 
 def _number_or_none(v) -> bool:
     return v is None or is_number(v)
+
+
+def check_results(results, source: str = "results") -> dict:
+    """Refuse anything that is not a segcompare results dict of a known format (UserError naming it)."""
+    if not isinstance(results, dict):
+        raise UserError(f"{source} is not a results object ({type(results).__name__}); expected {FORMAT}")
+    fmt = results.get("format")
+    if fmt != FORMAT:
+        raise UserError(f"unknown results format {fmt!r} in {source}; expected {FORMAT}")
+    missing = [k for k in REQUIRED if k not in results]
+    if missing:
+        raise UserError(f"{source} lacks {', '.join(missing)}; re-run `segcompare evaluate`")
+    return check_results_fields(results, source)
 
 
 def check_results_fields(results: dict, source: str) -> dict:
@@ -52,15 +74,78 @@ def check_results_fields(results: dict, source: str) -> dict:
 
 def read_results_file(path) -> dict:
     """One results.json (a file, or a folder holding one), format and fields checked."""
-    from pathlib import Path
-
-    from ..errors import UserError
-    from ..results import check_results
-    from .base import read_json
-
     path = Path(path)
     if path.is_dir():
-        path = path / "results.json"
+        path = path / RESULTS_FILE
     if not path.is_file():
         raise UserError(f"no results file {path}; run `segcompare evaluate --out {path}` first")
     return check_results(read_json(path, "results file"), str(path))
+
+
+def rank_key(results: dict) -> tuple[float, float]:
+    """Leaderboard order: best mIoU first (a missing score last), then the faster model."""
+    miou = results.get("miou")
+    return (-(miou if miou is not None else -1.0), (results.get("latency_ms") or {}).get("p50") or math.inf)
+
+
+def best_first(results: list[dict]) -> list[dict]:
+    return sorted(results, key=rank_key)
+
+
+@dataclass
+class Results(TypedFile):
+    """A checked results.json: the fields the leaderboard, statistics and model cards read, typed."""
+
+    FORMAT: ClassVar[str] = FORMAT
+    KEEP: ClassVar[tuple[str, ...]] = REQUIRED
+
+    model: str
+    dataset: str
+    split: str
+    classes: list[str]
+    confusion_matrix: list[list[float]]
+    miou: float | None
+    per_image: dict
+    checkpoint: str | None = None
+    label: str | None = None
+    pixel_accuracy: float | None = None
+    mean_accuracy: float | None = None
+    boundary_iou: float | None = None
+    num_images: int | None = None
+    per_class_iou: list[float | None] | None = None
+    per_class_precision: list[float | None] | None = None
+    per_class_recall: list[float | None] | None = None
+    per_class_f1: list[float | None] | None = None
+    latency_ms: dict = field(default_factory=dict)
+    robustness: dict = field(default_factory=dict)
+    remapped_from: dict | None = None
+    provenance: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # every other key, kept for the round trip
+    written: tuple = field(default=(), repr=False, compare=False)  # keys the file had (null ones stay null)
+
+    @classmethod
+    def from_dict(cls, data, source: str = "results") -> Results:
+        return cls.from_checked(check_results(data, source))
+
+    @classmethod
+    def read(cls, path) -> Results:
+        path = Path(path)
+        return cls.from_dict(read_results_file(path), str(path))
+
+    def write(self, path) -> Path:
+        from ..files import atomic_write_json
+
+        path = Path(path)
+        check_results(self.to_dict(), str(path))
+        atomic_write_json(path, self.to_dict())
+        return path
+
+    @classmethod
+    def of(cls, results) -> Results | None:
+        """`results` typed: a Results as it is, a dict checked and converted, None stays None."""
+        return results if results is None or isinstance(results, Results) else cls.from_dict(results)
+
+    @property
+    def remapped_source(self) -> str | None:
+        """The dataset this result's labels were remapped from (None: scored on its own labels)."""
+        return self.remapped_from.get("dataset") if isinstance(self.remapped_from, dict) else None

@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint on a dataset split -> results (Contract 4 of DESIGN.md).
+"""Evaluate a checkpoint on a dataset split -> results (Contract 4 of docs/DESIGN.md).
 
 One pass over the split: the model's logits become per-image confusion matrices (one `torch.bincount`
 per batch, on the device), whose sum is the dataset matrix every metric comes from; a second matrix
@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-import types
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -371,17 +370,3 @@ def summary_line(results: dict, path=None) -> str:
     if path:
         parts.append(f"-> {path}")
     return " ".join(parts)
-
-
-class _CallableModule(types.ModuleType):
-    """`segcompare.evaluate` is both this module and the public function `segcompare.evaluate(...)`.
-
-    Importing the submodule replaces the package attribute that `segcompare.__getattr__` would resolve to
-    the function, so whichever one a caller gets must be callable as the function.
-    """
-
-    def __call__(self, *args, **kwargs):
-        return evaluate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

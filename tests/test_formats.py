@@ -1,0 +1,107 @@
+"""The typed formats: CheckpointConfig, Results and History read, validate and write; the committed
+checkpoints and results still load and round-trip unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import make_results, write_checkpoint
+
+from segcompare.errors import FormatError, UserError
+from segcompare.formats import (
+    CheckpointConfig,
+    History,
+    Results,
+    best_first,
+    read_checkpoint_config,
+    read_results_file,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = sorted(p.parent for p in (REPO / "checkpoints").rglob("config.json"))
+CLASSES = ["bg", "cat", "dog"]
+
+
+def test_there_are_committed_checkpoints():
+    assert len(COMMITTED) >= 2
+
+
+@pytest.mark.parametrize("folder", COMMITTED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_committed_checkpoint_files_load_and_round_trip(folder):
+    raw = json.loads((folder / "config.json").read_text())
+    config = CheckpointConfig.read(folder)
+    assert config.to_dict() == raw
+    assert config.num_classes == len(config.classes)
+    if (folder / "results.json").is_file():
+        results = Results.read(folder)
+        assert results.to_dict() == json.loads((folder / "results.json").read_text())
+        assert results.classes == config.classes
+    history = History.read(folder)
+    assert all(isinstance(row, dict) for row in history)
+
+
+def test_checkpoint_config_write_is_checked_and_keeps_the_old_file(tmp_path):
+    folder = write_checkpoint(tmp_path / "c", config={"format": "segcompare/1", "name": "fcn_resnet18",
+                                                      "num_classes": 3, "classes": CLASSES})
+    config = CheckpointConfig.read(folder)
+    config.provenance = {"data": "made up"}
+    config.write(folder)
+    assert read_checkpoint_config(folder)["provenance"] == {"data": "made up"}
+    before = (folder / "config.json").read_bytes()
+    config.classes = ["bg"]  # no longer num_classes names: refused before anything is written
+    with pytest.raises(FormatError, match="num_classes is 3 but classes lists 1"):
+        config.write(folder)
+    assert (folder / "config.json").read_bytes() == before
+
+
+def test_results_round_trip_keeps_unknown_keys(tmp_path):
+    res = make_results("unet", [[[5, 1, 0], [0, 4, 1], [0, 0, 3]]], CLASSES, future_field={"x": 1})
+    typed = Results.from_dict(res)
+    assert typed.model == "unet" and typed.extra["future_field"] == {"x": 1}
+    path = typed.write(tmp_path / "results.json")
+    assert read_results_file(path) == json.loads(path.read_text())
+    assert Results.read(path).to_dict() == typed.to_dict()
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"format": "segcompare-results/9"}, "unknown results format"),
+    ({"classes": "bg"}, "classes must be a non-empty list"),
+    ({"miou": "high"}, "miou must be a finite number"),
+])
+def test_results_from_dict_refuses_a_bad_field(change, match):
+    res = make_results("unet", [[[5, 1, 0], [0, 4, 1], [0, 0, 3]]], CLASSES)
+    with pytest.raises(UserError, match=match):
+        Results.from_dict({**res, **change})
+
+
+@pytest.mark.parametrize("text, epochs", [
+    ('{"epoch": 1, "val_miou": 0.2}\n{"epoch": 2, "val_miou": 0.3}\n', [1, 2]),
+    ('{"epoch": 1, "val_miou": 0.2}\n{"epoch": 2, "val_m', [1]),  # killed mid-write: the last line is skipped
+    ('{"epoch": 1}\n{"epoch": 2}\n{"epoch": 2, "val_miou": 0.5}\n', [1, 2]),  # resumed: the last record wins
+    ("", []),
+])
+def test_history_reader_has_one_tolerance(tmp_path, text, epochs):
+    (tmp_path / "history.jsonl").write_text(text)
+    assert [row["epoch"] for row in History.read(tmp_path)] == epochs
+
+
+def test_history_refuses_a_broken_line_before_the_last(tmp_path):
+    (tmp_path / "history.jsonl").write_text('{"epoch": 1\n{"epoch": 2}\n')
+    with pytest.raises(FormatError, match="line 1 is not JSON"):
+        History.read(tmp_path)
+
+
+def test_history_write_then_read(tmp_path):
+    rows = [{"epoch": 1, "train_loss": 0.5}, {"epoch": 2, "train_loss": 0.25}]
+    History(rows).write(tmp_path / "history.jsonl")
+    assert History.read(tmp_path).rows == rows
+
+
+def test_best_first_orders_by_miou_then_latency():
+    fast = {"model": "fast", "miou": 0.5, "latency_ms": {"p50": 10.0}}
+    slow = {"model": "slow", "miou": 0.5, "latency_ms": {"p50": 20.0}}
+    best = {"model": "best", "miou": 0.7}
+    unscored = {"model": "none", "miou": None}
+    assert [r["model"] for r in best_first([unscored, slow, fast, best])] == ["best", "fast", "slow", "none"]
