@@ -20,12 +20,10 @@ import torch
 
 from . import metrics as M
 from .calibration import PixelSample, curves, reliability
+from .data.taxonomies import TAXONOMIES
 from .errors import UserError
 from .results import FORMAT, check_results
 from .robustness import SEVERITIES, corrupt, list_corruptions
-
-REMAPS = {"cityscapes19-to-8": (M.CITYSCAPES_19_TO_8, M.CITYSCAPES_8_CLASSES)}
-
 
 # --- model and data ------------------------------------------------------------------------------------
 
@@ -290,11 +288,11 @@ def resolve_remap(remap) -> tuple[list | dict, list[str]]:
     """A builtin name, a JSON file ({"mapping": list|dict, "classes": [...]}) or (mapping, classes)."""
     if isinstance(remap, tuple):
         return remap
-    if isinstance(remap, str) and remap in REMAPS:
-        return REMAPS[remap]
+    if isinstance(remap, str) and remap in TAXONOMIES:
+        return TAXONOMIES.get(remap).mapping, TAXONOMIES.get(remap).classes
     path = Path(str(remap))
     if not path.is_file():
-        raise UserError(f"unknown remap {remap!r}: use {', '.join(REMAPS)} or a JSON file "
+        raise UserError(f"unknown remap {remap!r}: use {', '.join(TAXONOMIES)} or a JSON file "
                         '{"mapping": [new index per old class], "classes": [new names]}')
     from .formats import read_json
 
@@ -336,9 +334,10 @@ def remap_results(results: dict, mapping, new_classes: list[str]) -> dict:
         out["robustness"] = {c: {s: M._floats(M.miou(m)) for s, m in sev.items()} for c, sev in rc.items()}
     out["remapped_from"] = {"dataset": results["dataset"], "classes": list(results["classes"]),
                             "mapping": mapping}
-    if mapping == M.CITYSCAPES_19_TO_8 and str(results["dataset"]).startswith("cityscapes:"):
-        # the same images with category labels: comparable with models evaluated on cityscapes-8
-        out["dataset"] = "cityscapes-8:" + str(results["dataset"]).partition(":")[2]
+    for _, t in TAXONOMIES.items():
+        if mapping == t.mapping and str(results["dataset"]).startswith(f"{t.source}:"):
+            # the same images with the coarse labels: comparable with models evaluated on the target dataset
+            out["dataset"] = f"{t.target}:" + str(results["dataset"]).partition(":")[2]
     return _nan_to_none(out)
 
 

@@ -8,61 +8,25 @@ is missing from every result (no latency, no robustness sweep, no ROC) says so i
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from . import zoo
 from .errors import UserError
 from .results import unique_labels
 
-ARCHS = {"fcn": "FCN", "deeplabv3": "DeepLabV3", "deeplabv3plus": "DeepLabV3+", "unet": "UNet",
-         "unetplusplus": "UNet++", "pspnet": "PSPNet", "fpn": "FPN", "linknet": "LinkNet", "manet": "MA-Net",
-         "pan": "PAN", "upernet": "UPerNet", "lraspp": "LR-ASPP", "segformer": "SegFormer", "dpt": "DPT",
-         "segnet": "SegNet"}
-ENCODER_WORDS = {"resnet": "ResNet", "resnext": "ResNeXt", "mobilenet": "MobileNet", "efficientnet": "EfficientNet",
-                 "mit": "MiT", "mobileone": "MobileOne", "regnetx": "RegNetX", "regnety": "RegNetY",
-                 "convnext": "ConvNeXt", "vgg": "VGG", "densenet": "DenseNet", "large": "Large", "small": "Small"}
-TIMM_NAMES = {"mobilenetv3_small_100": "MobileNet-V3-Small", "mobilenetv3_large_100": "MobileNet-V3-Large",
-              "mobilenetv2_100": "MobileNet-V2", "efficientnet_b0": "EfficientNet-B0",
-              "tf_efficientnet_lite0": "EfficientNet-Lite0", "tf_efficientnet_lite1": "EfficientNet-Lite1",
-              "tf_efficientnet_lite2": "EfficientNet-Lite2"}
 PALETTE = qualitative.Plotly + qualitative.Dark24
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
 
 
 # --- names and colours -----------------------------------------------------------------------------------
 
-def _encoder_name(encoder: str) -> str:
-    """resnet18 -> ResNet-18, mobilenet_v3_large -> MobileNet-V3-Large, efficientnet-b0 -> EfficientNet-B0."""
-    if encoder.startswith("tu-"):  # timm encoders through smp: keep timm's own spelling unless we know it
-        return TIMM_NAMES.get(encoder[3:], encoder[3:])
-    parts = []
-    for part in re.split(r"[_-]", encoder):
-        m = re.fullmatch(r"([a-z]+)(\d*)", part)
-        if m and m[1] in ENCODER_WORDS:
-            parts.append(ENCODER_WORDS[m[1]] + (f"-{m[2]}" if m[2] else ""))
-        else:
-            parts.append(part.upper() if re.fullmatch(r"[a-z]\d+|v\d+", part) else part)
-    return "-".join(parts)
-
-
 def display_name(result_or_name) -> str:
-    """Human name of a model: "segformer_b0" -> "SegFormer-B0", "fcn_resnet18" -> "FCN (ResNet-18)".
-
-    Names of unknown architectures are returned unchanged (better than guessing their spelling).
-    """
-    name = result_or_name.get("model", "?") if isinstance(result_or_name, dict) else str(result_or_name)
-    arch, _, encoder = name.partition("_")
-    if arch not in ARCHS:
-        return name
-    if not encoder:
-        return ARCHS[arch]
-    if arch == "segformer" and re.fullmatch(r"b\d", encoder):  # Hugging Face SegFormer with its own MiT
-        return f"SegFormer-{encoder.upper()}"
-    return f"{ARCHS[arch]} ({_encoder_name(encoder)})"
+    """Human name of a model (or of a results dict's model), from the zoo's registry (`segcompare.zoo`)."""
+    name = result_or_name.get("model", "?") if isinstance(result_or_name, dict) else result_or_name
+    return zoo.display_name(name)
 
 
 def model_labels(results: list[dict]) -> list[str]:

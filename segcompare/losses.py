@@ -19,7 +19,7 @@ from torch import nn
 
 from .errors import UserError
 from .formats.constants import IGNORE_INDEX
-from .registry import unknown
+from .registry import Registry
 
 
 class CrossEntropy(nn.Module):
@@ -47,14 +47,13 @@ def _smp(cls_name: str, **fixed) -> Callable[..., nn.Module]:
     return build
 
 
-LOSSES: dict[str, Callable[..., nn.Module]] = {
-    "ce": lambda ignore_index, class_weights, **_: CrossEntropy(ignore_index, class_weights),
-    "dice": _smp("DiceLoss"),
-    "focal": _smp("FocalLoss"),
-    "tversky": _smp("TverskyLoss", alpha=0.3, beta=0.7),
-    "lovasz": _smp("LovaszLoss"),
-    "jaccard": _smp("JaccardLoss"),
-}
+LOSSES: Registry[Callable[..., nn.Module]] = Registry("loss", hint="(sums like ce+dice or ce+0.5*dice work too)")
+LOSSES.add("ce", lambda ignore_index, class_weights, **_: CrossEntropy(ignore_index, class_weights))
+LOSSES.add("dice", _smp("DiceLoss"))
+LOSSES.add("focal", _smp("FocalLoss"))
+LOSSES.add("tversky", _smp("TverskyLoss", alpha=0.3, beta=0.7))
+LOSSES.add("lovasz", _smp("LovaszLoss"))
+LOSSES.add("jaccard", _smp("JaccardLoss"))
 
 
 class SumLoss(nn.Module):
@@ -115,8 +114,7 @@ def parse_terms(spec: str) -> list[tuple[float, str, dict]]:
             w = float(weight) if weight else 1.0
         except ValueError:
             raise UserError(f"bad loss term {raw!r} in {spec!r}: write WEIGHT*NAME, e.g. 0.5*dice") from None
-        if name not in LOSSES:
-            raise UserError(unknown("loss", name, LOSSES) + " (sums like ce+dice or ce+0.5*dice work too)")
+        LOSSES.get(name)  # an unknown name lists the valid ones
         if not w > 0:
             raise UserError(f"loss weight must be positive in {spec!r}, got {w:g}")
         terms.append((w, name, _params(name, rest[:-1], spec) if paren else {}))
@@ -127,11 +125,11 @@ def build_loss(spec: str = "ce", ignore_index: int = IGNORE_INDEX,
                class_weights: Sequence[float] | None = None) -> nn.Module:
     """A loss module from a name or a sum of names (see the module docstring)."""
     terms = parse_terms(spec)
-    parts = [(w, n, LOSSES[n](ignore_index, class_weights, **params)) for w, n, params in terms]
+    parts = [(w, n, LOSSES.get(n)(ignore_index, class_weights, **params)) for w, n, params in terms]
     if len(parts) == 1 and parts[0][0] == 1.0:
         return parts[0][2]
     return SumLoss(parts)
 
 
 def list_losses() -> list[str]:
-    return sorted(LOSSES)
+    return LOSSES.names()

@@ -250,7 +250,3 @@ def remap_confusion(cm, mapping, num_new: int | None = None,
     m = mapping_matrix(mapping, cm.shape[-1], num_new, ignore_index)
     return m.T @ cm @ m
 
-
-# Cityscapes 19 train ids -> the 8 official categories (cityscapesScripts `labels.py`, `categoryId`).
-CITYSCAPES_8_CLASSES = ["void", "flat", "construction", "object", "nature", "sky", "human", "vehicle"]
-CITYSCAPES_19_TO_8 = [1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 5, 6, 6, 7, 7, 7, 7, 7, 7]

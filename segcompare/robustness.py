@@ -94,7 +94,7 @@ def dark(x, severity, gens):
 
 
 def list_corruptions() -> list[str]:
-    return list(CORRUPTIONS._items)  # registration order: the order of plots and tables
+    return CORRUPTIONS.ordered()  # registration order: the order of plots and tables
 
 
 def corrupt(images: torch.Tensor, name: str, severity: int, image_ids, seed: int = 0) -> torch.Tensor:

@@ -12,6 +12,7 @@ from segcompare import calibration as C
 from segcompare import metrics as M
 from segcompare import robustness as R
 from segcompare.cli import main
+from segcompare.data import TAXONOMIES
 from segcompare.errors import UserError
 from segcompare.evaluation import (
     FORMAT,
@@ -217,7 +218,8 @@ def test_remap_recomputes_everything(spec):
 
 
 def test_remap_by_name_or_file(tmp_path, spec):
-    assert resolve_remap("cityscapes19-to-8") == (M.CITYSCAPES_19_TO_8, M.CITYSCAPES_8_CLASSES)
+    cs = TAXONOMIES.get("cityscapes19-to-8")
+    assert resolve_remap("cityscapes19-to-8") == (cs.mapping, cs.classes)
     f = tmp_path / "map.json"
     f.write_text(json.dumps({"mapping": {"0": 0, "1": 1, "2": 1}, "classes": ["bg", "animal"]}))
     res = evaluate((Oracle(), ORACLE_CFG), spec, latency=False, progress=False, remap=str(f), max_images=2)

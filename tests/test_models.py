@@ -1,6 +1,7 @@
 """Every registered model: odd-size forward, backward, and an exact save -> load round trip."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,9 +10,11 @@ from segcompare import build_model, list_models, load_model, save_checkpoint
 from segcompare.checkpoint import CONFIG, WEIGHTS
 from segcompare.cli import main
 from segcompare.errors import UserError
-from segcompare.models import model_info
+from segcompare.figures import display_name
+from segcompare.models import ModelFacts, model_facts, model_info
 
 SIZE = (70, 90)  # odd on purpose: neither divisible by 32 nor by 8
+CHECKPOINT_CONFIGS = sorted(Path(__file__).resolve().parents[1].glob("checkpoints/*/*/config.json"))
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -74,6 +77,36 @@ def test_finetune_from_checkpoint_with_other_class_count(tmp_path):
     model = build_model("unet_resnet18", 3, pretrained=str(tmp_path))
     assert torch.equal(model.encoder.conv1.weight, src.encoder.conv1.weight)
     assert model.net.segmentation_head[0].out_channels == 3
+
+
+# ------------------------------------------------------------------------------------------- facts
+@pytest.mark.parametrize("name, display, short, library, encoder", [
+    ("unet_resnet34", "UNet (ResNet-34)", "UNet", "smp", "ResNet-34"),
+    ("segformer_b0", "SegFormer-B0", "SegFormer-B0", "transformers", "MiT-B0"),
+    ("segformer_mit_b0", "SegFormer (MiT-B0)", "SegFormer", "smp", "MiT-B0"),
+    ("fcn_resnet50", "FCN (ResNet-50)", "FCN", "torchvision", "ResNet-50"),
+    ("unet_tu-tf_efficientnet_lite0", "UNet (EfficientNet-Lite0)", "UNet", "smp", "EfficientNet-Lite0"),
+    ("UNet_ResNext50_32x4d", "UNet (ResNeXt-50-32x4d)", "UNet", "smp", "ResNeXt-50-32x4d"),  # unlisted smp encoder
+])
+def test_model_facts(name, display, short, library, encoder):
+    facts = model_facts(name)
+    assert isinstance(facts, ModelFacts) and facts.name == name.lower()
+    assert (facts.display_name, facts.short_name, facts.library, facts.encoder) == (display, short, library, encoder)
+    assert facts.what_it_is and facts.pretrained_encoder.startswith("ImageNet")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_figures_name_every_model_as_the_registry_does(name):
+    assert display_name(name) == display_name({"model": name}) == model_facts(name).display_name
+
+
+def test_committed_checkpoints_resolve():
+    assert CHECKPOINT_CONFIGS, "the repository's checkpoints/*/*/config.json are missing"
+    for path in CHECKPOINT_CONFIGS:
+        name = json.loads(path.read_text())["name"]
+        facts = model_facts(name)
+        assert facts.name == name and model_info(name)["library"] == facts.library
+        assert facts.display_name != name and name in list_models()
 
 
 # ------------------------------------------------------------------------------------------- bad input
@@ -165,7 +198,7 @@ def test_cli_models_lists_every_name(capsys):
     assert main(["models", "--no-params"]) == 0
     out = capsys.readouterr().out
     for name in list_models():
-        assert name in out
+        assert name in out and model_facts(name).display_name in out
 
 
 def test_cli_models_counts_params(capsys):

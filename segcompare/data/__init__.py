@@ -1,7 +1,8 @@
 """Dataset registry (Contract 3): `get_dataset("prefix:ROOT" | "prefix", split, ...)`.
 
-Each dataset family registers a builder under its spec prefix with `DATASETS.register(prefix)`;
+Each dataset family registers itself under its spec prefix with `@register_dataset(prefix)` (data.base);
 the builder is called as `builder(root, split=..., size=..., augment=..., normalize=..., **options)`.
+Label taxonomies (coarser class sets, e.g. Cityscapes' 19 classes -> 8 categories) are in `TAXONOMIES`.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import importlib
 
 from ..errors import UserError
-from ..registry import Registry
-from .base import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, SegDataset
+from ..registry import unknown
+from .base import DATASETS, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, SegDataset, register_dataset
+from .taxonomies import TAXONOMIES, Taxonomy
 
-DATASETS: Registry = Registry("dataset")
 SPLITS = ("train", "val", "test")
-# Modules that register dataset families (each registers itself on import).
+# Importing a family's module registers it.
 _FAMILIES = ["synthetic", "folder", "oxford_pet", "cityscapes", "bdd100k"]
 
 
@@ -40,7 +41,7 @@ def describe_dataset(prefix: str) -> str:
 def get_dataset(spec: str, split: str = "train", size=None, augment: bool = False, normalize: bool = True,
                 **options) -> SegDataset:
     if split not in SPLITS:
-        raise UserError(f"unknown split {split!r}. Valid: {', '.join(SPLITS)}")
+        raise UserError(unknown("split", split, SPLITS))
     prefix, root = parse_spec(spec)
     builder = DATASETS.get(prefix)
     return builder(root, split=split, size=size, augment=augment, normalize=normalize, **options)
@@ -49,4 +50,5 @@ def get_dataset(spec: str, split: str = "train", size=None, augment: bool = Fals
 _load_families()
 
 __all__ = ["DATASETS", "SPLITS", "SegDataset", "get_dataset", "list_datasets", "describe_dataset",
-           "parse_spec", "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD"]
+           "parse_spec", "register_dataset", "TAXONOMIES", "Taxonomy", "IGNORE_INDEX", "IMAGENET_MEAN",
+           "IMAGENET_STD"]

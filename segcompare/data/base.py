@@ -1,16 +1,25 @@
-"""The dataset base class every dataset family subclasses (Contract 3).
+"""The dataset base class every dataset family subclasses (Contract 3), and the one way to register a family.
 
 A subclass implements `__len__`, `load(i) -> (rgb uint8[H,W,3], mask uint8|int[H,W])` and `name(i)`;
 the base class applies the joint transforms and returns `(image float[3,H,W], mask int64[H,W])`.
+`@register_dataset(prefix)` puts a family in `DATASETS` under its spec prefix (`prefix:ROOT`, or `prefix`
+alone for generated data).
 """
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 
+from ..errors import UserError
 from ..formats.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
+from ..registry import Registry
 from . import transforms as T
+
+DATASETS: Registry = Registry("dataset")
+_BUILD_ARGS = ("self", "root", "split", "size", "augment", "normalize")
 
 
 class SegDataset(torch.utils.data.Dataset):
@@ -58,8 +67,6 @@ class SegDataset(torch.utils.data.Dataset):
 
     def validate(self, progress=None) -> dict:
         """Read every item of the split -> {"spec", "split", "images", "errors": [one line each]}."""
-        from ..errors import UserError
-
         errors = []
         for i in range(len(self)):
             try:
@@ -74,3 +81,37 @@ class SegDataset(torch.utils.data.Dataset):
         """What a checkpoint's config.json records about the data."""
         return {"dataset": self.spec, "classes": list(self.classes), "palette": [list(p) for p in self.palette],
                 "ignore_index": self.ignore_index, "mean": list(self.mean), "std": list(self.std)}
+
+
+def register_dataset(prefix: str, needs_root: bool = True):
+    """Class decorator: register `cls` in DATASETS under `prefix`, built as `cls([root,] split=..., ...)`.
+
+    The builder checks the root (a folder for file datasets, none for generated ones) and the option names
+    (the extra parameters of `cls.__init__`; an unknown one is a UserError listing the valid ones). Its
+    docstring is the class docstring, which `segcompare datasets` shows.
+    """
+
+    def deco(cls):
+        cls.prefix = prefix
+        valid = [p for p in inspect.signature(cls.__init__).parameters if p not in _BUILD_ARGS]
+
+        def build(root, split="train", size=None, augment=False, normalize=True, **options):
+            if root and not needs_root:
+                raise UserError(f"dataset {prefix!r} is generated and takes no folder: use the spec "
+                                f"{prefix!r}, not {prefix + ':' + root!r}")
+            for key in options:
+                if key not in valid:
+                    raise UserError(f"unknown option {key!r} for dataset {prefix!r}. Valid: {', '.join(valid)}")
+            if needs_root and not root:
+                raise UserError(f"dataset {prefix!r} needs a folder: use the spec {prefix}:ROOT")
+            args = (root,) if needs_root else ()
+            return cls(*args, split=split, size=size, augment=augment, normalize=normalize, **options)
+
+        build.__doc__ = inspect.cleandoc(cls.__doc__ or "")
+        build.__name__ = f"build_{cls.__name__}"
+        build.dataset_class = cls
+        build.needs_root = needs_root
+        DATASETS.add(prefix, build)
+        return cls
+
+    return deco

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
-from .loader import FileDataset, existing_dir, holdout, lut_from, pair_by_stem, register
+from .base import register_dataset
+from .loader import FileDataset, existing_dir, holdout, lut_from, pair_by_stem
 
 DOWNLOAD = ("BDD100K needs a free account: download the 100K images (bdd100k_images_100k.zip) and the "
             "drivable area masks (bdd100k_drive_masks / drivable maps) from https://dl.cv.ethz.ch/bdd100k/ (see "
@@ -22,7 +23,7 @@ def find_base(root: Path) -> Path:
     raise UserError(f"{root / 'images' / '100k'} is missing. {DOWNLOAD}")
 
 
-@register("bdd100k-drivable")
+@register_dataset("bdd100k-drivable")
 class BDD100KDrivable(FileDataset):
     """BDD100K drivable area: 3 classes, direct=0 (the ego lane), alternative=1, background=2.
 

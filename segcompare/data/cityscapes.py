@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
-from .loader import FileDataset, check_pairs, existing_dir, holdout, lut_from, register
+from .base import register_dataset
+from .loader import FileDataset, check_pairs, existing_dir, holdout, lut_from
 
 DOWNLOAD = ("Cityscapes needs a free account: download leftImg8bit_trainvaltest.zip and "
             "gtFine_trainvaltest.zip from https://www.cityscapes-dataset.com/downloads/ and unzip both into ROOT "
@@ -56,7 +57,7 @@ def find_pairs(root: Path, official: str) -> list[tuple[Path, Path]]:
     return pairs
 
 
-@register("cityscapes")
+@register_dataset("cityscapes")
 class Cityscapes(FileDataset):
     """Cityscapes fine annotations, 19 classes (the benchmark's trainIds); other labels become 255.
 
@@ -91,7 +92,7 @@ class Cityscapes(FileDataset):
         return table
 
 
-@register("cityscapes-8")
+@register_dataset("cityscapes-8")
 class Cityscapes8(Cityscapes):
     """Cityscapes fine annotations grouped into the 8 categories of labels.py (categoryId).
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..formats import check_classes_json, read_json
-from .base import IGNORE_INDEX
-from .loader import FileDataset, existing_dir, lut_from, pair_by_stem, register
+from .base import IGNORE_INDEX, register_dataset
+from .loader import FileDataset, existing_dir, lut_from, pair_by_stem
 
 MAX_CLASSES_BYTES = 1024 * 1024
 
@@ -36,7 +36,7 @@ def read_classes_json(path: Path) -> dict:
     return {**meta, "palette": meta["palette"] or default_palette(len(meta["classes"]))}
 
 
-@register("folder")
+@register_dataset("folder")
 class FolderDataset(FileDataset):
     """Your own data, one folder per split.
 

@@ -12,7 +12,6 @@ so the workers share it copy-on-write instead of each decoding every file again.
 
 from __future__ import annotations
 
-import inspect
 import os
 import random
 from concurrent.futures import ThreadPoolExecutor
@@ -24,43 +23,11 @@ from PIL import Image
 
 from ..errors import UserError
 from ..formats.images import check_image_size, check_mask_values
-from . import DATASETS
 from . import transforms as T
 from .base import SegDataset
 
 CACHE_LIMIT_BYTES = 2 * 1024**3
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
-
-
-def register(prefix: str):
-    """Class decorator: register `cls` in DATASETS under `prefix` (spec `prefix:ROOT`).
-
-    The builder checks option names (an unknown one is a UserError listing the valid ones) and that a root
-    was given; its docstring is the class docstring, which `segcompare datasets` shows.
-    """
-
-    def deco(cls):
-        cls.prefix = prefix
-
-        def build(root, split="train", size=None, augment=False, normalize=True, **options):
-            valid = [p for p in inspect.signature(cls.__init__).parameters
-                     if p not in ("self", "root", "split", "size", "augment", "normalize")]
-            for key in options:
-                if key not in valid:
-                    raise UserError(f"unknown option {key!r} for dataset {prefix!r}. "
-                                    f"Valid: {', '.join(valid)}")
-            if not root:
-                raise UserError(f"dataset {prefix!r} needs a folder: use the spec {prefix}:ROOT")
-            return cls(root, split=split, size=size, augment=augment, normalize=normalize, **options)
-
-        build.__doc__ = cls.__doc__
-        build.__name__ = f"build_{cls.__name__}"
-        build.dataset_class = cls
-        build.needs_root = True
-        DATASETS.add(prefix, build)
-        return cls
-
-    return deco
 
 
 def existing_dir(path, what: str, hint: str = "") -> Path:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
-from .loader import FileDataset, check_pairs, holdout, lut_from, register
+from .base import register_dataset
+from .loader import FileDataset, check_pairs, holdout, lut_from
 
 SOURCE = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
 
@@ -39,7 +40,7 @@ def read_list(path: Path) -> list[str]:
     return sorted(set(names))
 
 
-@register("oxford-pet")
+@register_dataset("oxford-pet")
 class OxfordPet(FileDataset):
     """Oxford-IIIT Pet (37 breeds of cats and dogs) as a 3-class trimap task; `--download` supported.
 

@@ -8,13 +8,10 @@ Options: `length=N` (images in the split), `seed=S` (another world; also seeds a
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from ..errors import UserError
-from . import DATASETS
-from .base import SegDataset
+from .base import SegDataset, register_dataset
 from .synthetic_pets import CLASSES as PET_CLASSES
 from .synthetic_pets import PALETTE as PET_PALETTE
 from .synthetic_pets import render_pet
@@ -118,24 +115,5 @@ def _check_size(size):
     return (h, w)
 
 
-def _register(cls: type[SyntheticDataset]) -> None:
-    valid = ("length", "seed")
-
-    def build(root, split="train", size=None, augment=False, normalize=True, **options):
-        if root:
-            raise UserError(f"dataset {cls.prefix!r} is generated and takes no folder: use the spec "
-                            f"{cls.prefix!r}, not {cls.prefix + ':' + root!r}")
-        for key in options:
-            if key not in valid:
-                raise UserError(f"unknown option {key!r} for dataset {cls.prefix!r}. Valid: {', '.join(valid)}")
-        return cls(split=split, size=size, augment=augment, normalize=normalize, **options)
-
-    build.__doc__ = inspect.cleandoc(cls.__doc__ or "")
-    build.__name__ = f"build_{cls.__name__}"
-    build.dataset_class = cls
-    build.needs_root = False
-    DATASETS.add(cls.prefix, build)
-
-
-_register(SyntheticPets)
-_register(SyntheticStreets)
+for _cls in (SyntheticPets, SyntheticStreets):
+    register_dataset(_cls.prefix, needs_root=False)(_cls)

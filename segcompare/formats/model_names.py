@@ -26,10 +26,9 @@ def check_model_name(name, source: str = "config", registry: bool = False) -> st
         raise FormatError(f"{source}: unknown model {show(name)}: a model name is a registry name such as "
                           "unet_resnet34 (letters, digits, _ . -; no ':' or '/' sources); see `segcompare models`")
     if registry:
-        from ..models import model_info
+        from ..zoo import resolve
 
-        info = model_info(name)  # unknown -> one line listing the valid names
-        encoder = info["encoder"]
+        encoder = resolve(name).encoder  # unknown -> one line listing the valid names
         if encoder.startswith("tu-"):
             import timm
 
