@@ -88,12 +88,23 @@ def _fit(cfg: TrainConfig, acc, out: Path, last: Path | None) -> Path:
         _loop(run, progress)
     except KeyboardInterrupt:
         if run.main:
-            print(f"\ninterrupted during epoch {progress.epoch + 1}; the state after epoch {progress.epoch} is in "
-                  f"{out / 'last'}: continue with --resume", file=sys.stderr)
+            print(f"\n{_interrupted_line(out)}", file=sys.stderr)
         raise
     _finish(run, progress)
     acc.wait_for_everyone()
     return out
+
+
+def _interrupted_line(out: Path) -> str:
+    """Names the epoch last/ really holds: an interrupted write leaves the previous state in place."""
+    last, saved = find_last(out), 0
+    try:
+        saved = Progress.from_state(read_last(last)[0]).epoch if last is not None else 0
+    except UserError:  # unreadable: said as "nothing saved" rather than hiding the interrupt behind an error
+        pass
+    if not saved:
+        return "interrupted during epoch 1; no epoch finished, so nothing was saved: start again"
+    return f"interrupted during epoch {saved + 1}; the state after epoch {saved} is in {last}: continue with --resume"
 
 
 def _loop(run: Run, progress: Progress) -> None:

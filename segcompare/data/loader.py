@@ -305,7 +305,11 @@ class EpochItems(torch.utils.data.Dataset):
 
 
 def seed_worker(worker_id: int) -> None:
-    """Seed numpy and random in each worker from torch's per-worker seed (which the generator fixes)."""
+    """Start a worker: seed numpy and random from torch's per-worker seed (which the generator fixes), and
+    drop the inherited `--out` lock, which must end with the training process (a resume right after a kill)."""
+    from ..locks import close_inherited
+
+    close_inherited()
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
