@@ -136,7 +136,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 
 
 def test_resume_with_default_workers_gives_the_same_weights(tmp_path):
-    """Default DataLoader workers (a persistent validation iterator) and dropout (fcn's head): a run stopped after
+    """Default DataLoader workers (persistent, augmenting) and dropout (fcn's head): a run stopped after
     epoch 2 and resumed in the same process ends with the weights of an uninterrupted run."""
     opts = {**TINY, "workers": None, "epochs": 4, "val_every": 1, "scheduler": "exponential", "seed": 3}
     full = fit(TrainConfig(model="fcn_resnet18", out=str(tmp_path / "full"), **opts))
