@@ -326,7 +326,8 @@ def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, workers: in
                 seed: int = 0, drop_last: bool = False, sampler: EpochSampler | None = None,
                 pin_memory: bool | None = None) -> torch.utils.data.DataLoader:
     """The one DataLoader factory: cache filled first, `EpochSampler` order, persistent workers, pinned memory
-    and prefetching for a GPU (`pin_memory` None: when CUDA is available).
+    and prefetching for a GPU (`pin_memory` None: when CUDA is available). A given `sampler` (e.g. one
+    process's shard under `accelerate launch`) replaces `shuffle` and `seed`.
 
     Set `loader.sampler.epoch` (or call `set_epoch(loader, epoch)`) before each epoch; the loader has its own
     generator, so iterating never draws from the global RNG (a resumed run's dropout stays in step).
