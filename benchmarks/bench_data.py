@@ -22,7 +22,7 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 from segcompare.data import get_dataset, list_datasets
-from segcompare.data.loader import default_workers, make_loader
+from segcompare.data.loader import default_workers, make_loader, set_epoch
 
 GOAL = 500.0
 
@@ -83,7 +83,7 @@ def bench_spec(spec: str, size, batch_size: int, passes: int, augment: bool, cac
     first_total = time.perf_counter() - t0
     later = []
     for epoch in range(1, passes):
-        ds.epoch = epoch
+        set_epoch(loader, epoch)  # the next pass augments as that epoch
         later.append(time_pass(loader)[0])
     cpu_ms = cpu_ms_per_image(ds, batch_size)
     return {"spec": spec.split(":")[0], "augment": augment, "images": n, "cached": getattr(ds, "cached", None),

@@ -117,7 +117,7 @@ def load_model(path_or_repo_id: str | Path, revision: str | None = None, device:
     try:
         config = read_config(directory)
         check_model_name(config["name"], str(directory / CONFIG), registry=True)
-        model = _build_checked(config, directory / WEIGHTS)
+        model = model_from_weights(config, directory / WEIGHTS)
     except UserError as e:
         remember_refusal(directory, str(e))
         raise
@@ -126,9 +126,12 @@ def load_model(path_or_repo_id: str | Path, revision: str | None = None, device:
     return model.to(device).eval(), config
 
 
-def _build_checked(config: dict, weights: Path):
-    """The model with its weights; names and shapes are compared on a weightless (meta) copy first, so a
-    config naming a huge encoder over small weights is refused before gigabytes are allocated."""
+def model_from_weights(config: dict, weights: Path):
+    """The model `config` names ("name", "num_classes") with the weights of a safetensors file: the one
+    "build, check, load" path of `load_model` and of resuming a training run (`last/`).
+
+    Names and shapes are compared on a weightless (meta) copy first, so a config naming a huge encoder over
+    small weights is refused before gigabytes are allocated."""
     import torch
 
     from .models import build_model

@@ -94,11 +94,13 @@ def _normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
 
 
 def _batches(ds, indices: list[int], batch_size: int):
-    """Batches of (images [B,3,H,W] in [0,1], masks [B,H,W], dataset indices); workers off (2 cores)."""
-    for start in range(0, len(indices), batch_size):
-        ids = indices[start:start + batch_size]
-        items = [ds[i] for i in ids]
-        yield torch.stack([it[0] for it in items]), torch.stack([it[1] for it in items]), ids
+    """Batches of (images [B,3,H,W] in [0,1], masks [B,H,W], dataset indices) from the one loader factory;
+    workers off (2 cores)."""
+    from .data.loader import make_loader
+
+    loader = make_loader(torch.utils.data.Subset(ds, indices), batch_size, workers=0, pin_memory=False)
+    for start, (images, masks) in zip(range(0, len(indices), batch_size), loader):
+        yield images, masks, indices[start:start + batch_size]
 
 
 def _run(model, ds, indices, cfg, device, batch_size, boundary_px=None, sample=None, corruption=None,

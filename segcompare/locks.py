@@ -64,3 +64,11 @@ def lock_folder(folder: str | Path, what: str) -> FolderLock:
         pass
     _held[key] = fd
     return FolderLock(folder, fd)
+
+
+def close_inherited() -> None:
+    """In a forked child (a DataLoader worker): close its copies of the held locks' files, so a lock ends with
+    the process that took it; a worker outliving a killed run for a few seconds would otherwise hold it."""
+    for fd in _held.values():
+        os.close(fd)  # the parent's own descriptor, and so its lock, is untouched
+    _held.clear()

@@ -50,7 +50,7 @@ class TrainConfig:
     val_split: str = "val"
     patience: int = 0  # stop after this many validations without a better val mIoU; 0 = never
     seed: int = 0
-    workers: int | None = None  # None: 0 for in-memory data, else up to 4
+    workers: int | None = None  # DataLoader worker processes (persistent); None: one per core, up to 4
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under `accelerate launch`, each process's own)
     resume: bool = False
     overwrite: bool = False  # start afresh in an --out that already holds a run

@@ -5,14 +5,17 @@
 - `rng.safetensors` + `state.json`: torch (and CUDA) RNG states; python/numpy RNG states, epoch, step,
   best score, early-stopping counter, history, scheduler state (plain numbers).
 A new `last/` is written into a temp folder and swapped in with two renames; if a process dies between them,
-`.last.old/` is still complete and `find_last` falls back to it.
+`.last.old/` is still complete and `find_last` falls back to it. `Progress` is the typed form of state.json.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import tempfile
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,32 @@ from .errors import UserError
 from .files import STALE_TEMP_S, atomic_write_bytes, atomic_write_json, remove_older
 
 LAST, OLD = "last", ".last.old"
+PAUSE_ENV = "SEGCOMPARE_PAUSE_WRITE"  # "EPOCH:FILE": tests interrupt a write at a known moment (see pause_hook)
+
+
+@dataclass
+class Progress:
+    """Where a run stands after `epoch` epochs: what `last/state.json` saves (besides the RNG states)."""
+
+    epoch: int = 0
+    step: int = 0
+    best_miou: float | None = None
+    best_epoch: int | None = None
+    bad_validations: int = 0
+    history: list[dict] = field(default_factory=list)
+    scheduler: dict = field(default_factory=dict)
+    config: dict | None = None
+    stopped: str | None = None  # why the run stopped early; None: it runs (or ran) to the end
+
+    def to_state(self) -> dict:
+        state = asdict(self)
+        if self.stopped is None:
+            del state["stopped"]  # state.json names a stop only when there was one
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict) -> Progress:
+        return cls(**{k: state[k] for k in cls.__dataclass_fields__ if k in state})
 
 
 # --- optimizer state_dict <-> (tensors, json) -----------------------------------------------------------
@@ -97,6 +126,7 @@ def write_last(out: Path, save_model, optimizer, state: dict) -> Path:
         rng_tensors, rng_meta = rng_state()
         atomic_write_bytes(tmp / "rng.safetensors", save(rng_tensors))
         atomic_write_json(tmp / "state.json", {**state, "rng": rng_meta})
+        pause_hook(state.get("epoch"))
         last, old = out / LAST, out / OLD
         if old.exists():
             shutil.rmtree(old)
@@ -113,6 +143,18 @@ def write_last(out: Path, save_model, optimizer, state: dict) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out / LAST
+
+
+def pause_hook(epoch) -> None:
+    """With SEGCOMPARE_PAUSE_WRITE=EPOCH:FILE, the write of epoch EPOCH's state creates FILE and waits (its
+    temp folder complete, not yet swapped in) until FILE is removed or a signal ends the process: tests
+    interrupt a write at that moment instead of racing to catch one."""
+    at, _, flag = os.environ.get(PAUSE_ENV, "").partition(":")
+    if not flag or str(epoch) != at:
+        return
+    Path(flag).write_text(str(os.getpid()))
+    while Path(flag).exists():
+        time.sleep(0.01)  # waiting for an event (the file's removal or a signal), not for a time
 
 
 def find_last(out: Path) -> Path | None:

@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from segcompare.checkpoint import load_model
-from segcompare.train_state import find_last
+from segcompare.train_state import PAUSE_ENV, find_last
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 TIMEOUT = 240  # seconds for any one process or wait: a hung run fails the test instead of the suite
@@ -39,8 +40,16 @@ def train_cmd(out: Path, *extra) -> list[str]:
                    "--seed", "1", *map(str, extra)]
 
 
-def start(out: Path, log: Path, *extra) -> subprocess.Popen:
-    return subprocess.Popen(train_cmd(out, *extra), env=ENV, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+def start(out: Path, log: Path, *extra, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(train_cmd(out, *extra), env=env or ENV, stdout=subprocess.DEVNULL,
+                            stderr=log.open("w"))
+
+
+def paused_in_write(tmp_path: Path, epoch: int) -> tuple[dict, Path]:
+    """(env, flag): a run started with env stops inside the write of epoch `epoch`'s state (its temp folder
+    written, not swapped in) and creates `flag`; it goes on once flag is removed (train_state.pause_hook)."""
+    flag = tmp_path / f"paused-{epoch}"
+    return {**ENV, PAUSE_ENV: f"{epoch}:{flag}"}, flag
 
 
 def run(out: Path, *extra) -> subprocess.CompletedProcess:
@@ -156,18 +165,46 @@ def test_sigkill_during_writes_and_epochs_then_resume(tmp_path):
     print("kills (moment, hit a write):", hits, "| temp leftovers after the final run:", sorted(temps(out)))
 
 
+@pytest.mark.parametrize("workers", [2])  # more than one: items of an epoch come from interleaved workers
+def test_sigkill_with_persistent_augmenting_workers_resumes_to_identical_weights(tmp_path, workers):
+    """Augmentation on, DataLoader workers that persist across epochs: a run killed (in its epoch-2 write, so
+    epoch 1 is saved) and resumed ends with the weights, bit for bit, and the losses of an uninterrupted run."""
+    args = ["--epochs", 3, "--workers", workers, "--dataset-option", "length=6"]
+    full = run(tmp_path / "full", *args)
+    assert full.returncode == 0, full.stderr[-3000:]
+    killed = tmp_path / "killed"
+    env, flag = paused_in_write(tmp_path, 2)
+    proc = start(killed, tmp_path / "kill.log", *args, env=env)
+    wait_for(proc, flag.exists, "the write of epoch 2's state")
+    assert writing(killed) and saved_epoch(killed) == 1
+    proc.kill()
+    proc.wait(timeout=TIMEOUT)
+    done = run(killed, "--resume")
+    assert done.returncode == 0, done.stderr[-3000:]
+    from safetensors.torch import load_file
+
+    a, b = (load_file(str(d / "last" / "model.safetensors")) for d in (tmp_path / "full", killed))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    losses = [[r["train_loss"] for r in check_files(d)["history"]] for d in (tmp_path / "full", killed)]
+    assert losses[0] == losses[1] and len(losses[0]) == 3
+    assert json.loads((killed / "train_config.json").read_text())["workers"] == workers
+
+
 # --- SIGINT --------------------------------------------------------------------------------------------------
 def test_ctrl_c_during_a_write_exits_130_and_resumes(tmp_path):
     out, log = tmp_path / "run", tmp_path / "int.log"
-    proc = start(out, log, "--epochs", 4)
-    wait_for(proc, lambda: saved_epoch(out) >= 1 and writing(out), "a write after the first epoch")
+    env, flag = paused_in_write(tmp_path, 2)  # epoch 1's state is saved, epoch 2's is being written
+    proc = start(out, log, "--epochs", 4, env=env)
+    wait_for(proc, flag.exists, "the write of epoch 2's state")
+    assert writing(out) and saved_epoch(out) == 1
     proc.send_signal(signal.SIGINT)
     code = proc.wait(timeout=TIMEOUT)
     err = log.read_text()
     assert code == 130, err[-2000:]
-    assert "Traceback" not in err and "interrupted" in err and "--resume" in err
+    assert "Traceback" not in err and "interrupted during epoch 2" in err and "--resume" in err
     files = check_files(out)
     assert not writing(out)  # the interrupted write cleaned up its temp files
+    assert files["state_epoch"] == 1 and len(files["history"]) == 2  # history.jsonl is written before last/
     done = run(out, "--resume")
     assert done.returncode == 0, done.stderr[-3000:]
     final = check_files(out)

@@ -98,7 +98,7 @@ def test_validation_every_k_and_early_stop(tmp_path, monkeypatch):
     import segcompare.train as T
 
     scores = iter([0.5, 0.4, 0.3, 0.2])  # never better than the first validation
-    monkeypatch.setattr(T, "validate", lambda ctx: {"val_loss": 1.0, "val_miou": next(scores)})
+    monkeypatch.setattr(T, "validate", lambda run: {"val_loss": 1.0, "val_miou": next(scores)})
     cfg = TrainConfig(model="fcn_resnet18", out=str(tmp_path / "r"), **{**TINY, "epochs": 10},
                       val_every=2, patience=2)
     out = fit(cfg)
@@ -136,7 +136,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 
 
 def test_resume_with_default_workers_gives_the_same_weights(tmp_path):
-    """Default DataLoader workers (a persistent validation iterator) and dropout (fcn's head): a run stopped after
+    """Default DataLoader workers (persistent, augmenting) and dropout (fcn's head): a run stopped after
     epoch 2 and resumed in the same process ends with the weights of an uninterrupted run."""
     opts = {**TINY, "workers": None, "epochs": 4, "val_every": 1, "scheduler": "exponential", "seed": 3}
     full = fit(TrainConfig(model="fcn_resnet18", out=str(tmp_path / "full"), **opts))
@@ -189,9 +189,9 @@ def test_two_process_cpu_run_under_accelerate_launch(tmp_path):
 
 # --- failures -------------------------------------------------------------------------------------------------
 def test_nan_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
-    import segcompare.train as T
+    import segcompare.train_setup as S
 
-    real = T.build_loss_for
+    real = S.build_loss_for
 
     class NanAfter(torch.nn.Module):
         def __init__(self, inner, good_calls):
@@ -204,7 +204,7 @@ def test_nan_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
             return loss * float("nan") if self.calls > self.good else loss
 
     # epoch 1: 2 train steps + 2 val batches; the NaN starts in epoch 2
-    monkeypatch.setattr(T, "build_loss_for", lambda *a: NanAfter(real(*a), 4))
+    monkeypatch.setattr(S, "build_loss_for", lambda *a: NanAfter(real(*a), 4))
     out = tmp_path / "nan"
     with pytest.raises(Diverged, match=r"loss became nan in epoch 2.*after epoch 1\) is kept"):
         fit(TrainConfig(model="fcn_resnet18", out=str(out), **TINY))

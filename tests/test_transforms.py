@@ -99,3 +99,28 @@ def test_to_tensor_and_normalize_by_hand():
     assert t.flatten().tolist() == pytest.approx([0.0, 0.2, 1.0])
     n = T.normalize(t, (0.5, 0.2, 0.5), (0.5, 0.1, 0.25))
     assert n.flatten().tolist() == pytest.approx([-1.0, 0.0, 2.0])
+
+
+# --- augmentation through the DataLoader ----------------------------------------------------------------
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_workers_augment_each_epoch_like_the_main_process(workers):
+    """The epoch travels with the sampled indices: workers started once give, at every epoch, the items the
+    main process makes for that epoch (augmentation seeded by (seed, epoch, index)), and epochs differ."""
+    from segcompare.data import get_dataset
+    from segcompare.data.loader import make_loader, set_epoch
+
+    ds = get_dataset("synthetic-pets", "train", size=(24, 24), augment=True, length=6)
+    loader = make_loader(ds, batch_size=2, shuffle=True, workers=workers, seed=5)
+    pids, by_epoch = set(), []
+    for epoch in (0, 1, 2):
+        set_epoch(loader, epoch)
+        order = loader.sampler.indices()
+        images, masks = (torch.cat(parts) for parts in zip(*loader))
+        ds.epoch = epoch  # the reference: this process's copy, set by hand (the workers never see it)
+        for k, i in enumerate(order):
+            x, y = ds[i]
+            assert torch.equal(images[k], x) and torch.equal(masks[k], y), (epoch, i)
+        by_epoch.append(images[sorted(range(len(order)), key=order.__getitem__)])
+        pids |= {w.pid for w in loader._iterator._workers} if workers else set()
+    assert len(pids) == workers  # the same worker processes served all three epochs
+    assert not torch.equal(by_epoch[0], by_epoch[1]) and not torch.equal(by_epoch[1], by_epoch[2])

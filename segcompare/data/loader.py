@@ -12,8 +12,10 @@ so the workers share it copy-on-write instead of each decoding every file again.
 
 from __future__ import annotations
 
+import math
 import os
 import random
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -220,8 +222,61 @@ class FileDataset(SegDataset):
 
 
 # --- DataLoader -------------------------------------------------------------------------------------
+class EpochSampler(torch.utils.data.Sampler):
+    """This process's share of a permutation seeded by (seed, epoch), as `(epoch, index)` pairs.
+
+    The epoch travels with each index to the worker that loads it (see `EpochItems`), so augmentation seeded
+    by (seed, epoch, index) is reproducible and resumable while the workers persist across epochs. With
+    `shuffle=False` the shares are disjoint and cover every index exactly once.
+    """
+
+    def __init__(self, n: int, rank: int = 0, world: int = 1, seed: int = 0, shuffle: bool = True):
+        self.n, self.rank, self.world, self.seed, self.shuffle = n, rank, world, seed, shuffle
+        self.epoch = 0
+
+    def indices(self) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.rank, self.n, self.world))
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.n, generator=g).tolist()
+        per = math.ceil(self.n / self.world)
+        order += order[: per * self.world - self.n]  # equal shares: every process runs the same number of steps
+        return order[self.rank::self.world]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch  # read once, in the main process, when the epoch's iteration starts
+        return iter([(epoch, i) for i in self.indices()])
+
+    def __len__(self) -> int:
+        return len(self.indices()) if not self.shuffle else math.ceil(self.n / self.world)
+
+    def loader_seed(self) -> int:
+        """Seed of the loader's generator at this epoch: a function of (seed, epoch, rank), never of the
+        process's past (the generator fixes the workers' base seed)."""
+        return (self.seed * 1_000_003 + self.epoch) * 1_009 + self.rank + (0 if self.shuffle else 500)
+
+
+class EpochItems(torch.utils.data.Dataset):
+    """`dataset[(epoch, i)]` -> `dataset[i]` as augmented at `epoch` (in whichever process loads it)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, i = key
+        self.dataset.epoch = epoch  # this process's copy; items are loaded one at a time per process
+        return self.dataset[i]
+
+
 def seed_worker(worker_id: int) -> None:
-    """Seed numpy and random in each worker from torch's per-worker seed (which the generator fixes)."""
+    """Start a worker: seed numpy and random from torch's per-worker seed (which the generator fixes), and
+    drop the inherited `--out` lock, which must end with the training process (a resume right after a kill)."""
+    from ..locks import close_inherited
+
+    close_inherited()
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
@@ -235,23 +290,33 @@ def default_workers(dataset) -> int:
 
 
 def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, workers: int | None = None,
-                seed: int = 0, drop_last: bool = False) -> torch.utils.data.DataLoader:
-    """A DataLoader with the app's defaults: cache filled first, seeded order, pinned memory on a GPU.
+                seed: int = 0, drop_last: bool = False, sampler: EpochSampler | None = None,
+                pin_memory: bool | None = None) -> torch.utils.data.DataLoader:
+    """The one DataLoader factory: cache filled first, `EpochSampler` order, persistent workers, pinned memory
+    and prefetching for a GPU (`pin_memory` None: when CUDA is available). A given `sampler` (e.g. one
+    process's shard under `accelerate launch`) replaces `shuffle` and `seed`.
 
-    Workers are persistent unless the dataset augments: augmentation depends on `dataset.epoch`, which the
-    training loop sets in the main process, and only freshly started workers see the new value.
+    Set `loader.sampler.epoch` (or call `set_epoch(loader, epoch)`) before each epoch; the loader has its own
+    generator, so iterating never draws from the global RNG (a resumed run's dropout stays in step).
     """
     if hasattr(dataset, "fill_cache"):
         dataset.fill_cache()
     workers = default_workers(dataset) if workers is None else int(workers)
     if workers < 0:
         raise UserError(f"workers must be 0 or more, got {workers}")
+    sampler = sampler or EpochSampler(len(dataset), seed=seed, shuffle=shuffle)
     kwargs = {}
     if workers > 0:
-        kwargs = dict(worker_init_fn=seed_worker, persistent_workers=not getattr(dataset, "augment", False),
-                      prefetch_factor=4)
+        kwargs = dict(worker_init_fn=seed_worker, persistent_workers=True, prefetch_factor=4)
         if "fork" in torch.multiprocessing.get_all_start_methods():
             kwargs["multiprocessing_context"] = "fork"  # share the filled cache copy-on-write
+    pin = torch.cuda.is_available() if pin_memory is None else pin_memory
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, drop_last=drop_last,
-        pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(int(seed)), **kwargs)
+        EpochItems(dataset), batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
+        pin_memory=pin, generator=torch.Generator().manual_seed(sampler.loader_seed()), **kwargs)
+
+
+def set_epoch(loader: torch.utils.data.DataLoader, epoch: int) -> None:
+    """Point a `make_loader` loader at `epoch`: its order, its augmentation and its generator's seed."""
+    loader.sampler.epoch = epoch
+    loader.generator.manual_seed(loader.sampler.loader_seed())
