@@ -9,9 +9,11 @@ is missing from every result (no latency, no robustness sweep, no ROC) says so i
 from __future__ import annotations
 
 import re
+import textwrap
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
@@ -30,7 +32,29 @@ TIMM_NAMES = {"mobilenetv3_small_100": "MobileNet-V3-Small", "mobilenetv3_large_
               "tf_efficientnet_lite0": "EfficientNet-Lite0", "tf_efficientnet_lite1": "EfficientNet-Lite1",
               "tf_efficientnet_lite2": "EfficientNet-Lite2"}
 PALETTE = qualitative.Plotly + qualitative.Dark24
-FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
+# Figures are shown as given on white pages and on near-black dark-mode pages (gr.Plot keeps our layout):
+# transparent backgrounds, and one mid grey for text that reads on both (contrast ~4.4:1 on white and on
+# Gradio's #0b0f19), with faint grey grid lines that neither background swallows.
+INK = "#787878"
+GRID = "rgba(128, 128, 128, 0.28)"
+CLEAR = "rgba(0, 0, 0, 0)"
+FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13, color=INK)
+TITLE_CHARS = 48  # characters per title line: a half-width plot in the app (or a phone) fits ~50 at 16 px
+SUBTITLE_CHARS = 64  # the subtitle's smaller type fits more per line
+MEAN_OF_CORRUPTIONS = "mean over all corruptions"  # the label for robustness_figure(corruption=None)
+MEAN_OF_CLASSES = "mean over all classes"  # the label for roc_figure / pr_figure(class_name=None)
+
+
+def _theme() -> go.layout.Template:
+    """plotly_white with transparent backgrounds and grey text, grid and axis lines (light and dark pages)."""
+    theme = go.layout.Template(pio.templates["plotly_white"])
+    axis = dict(gridcolor=GRID, linecolor=GRID, zerolinecolor=GRID, tickcolor=GRID)
+    theme.layout.update(paper_bgcolor=CLEAR, plot_bgcolor=CLEAR, font=FONT, xaxis=axis, yaxis=axis,
+                        legend=dict(bgcolor=CLEAR), title=dict(font=dict(size=16, color=INK)))
+    return theme
+
+
+THEME = _theme()
 
 
 # --- names and colours -----------------------------------------------------------------------------------
@@ -81,16 +105,37 @@ def _pct(v):
     return None if v is None else 100.0 * float(v)
 
 
-def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left"), font=FONT, template="plotly_white",
-                      margin=dict(l=60, r=20, t=70, b=50), **kw)
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ~`width` characters; `<br>` already in the text is undone first (re-wrapping is safe)."""
+    return textwrap.wrap(" ".join(text.replace("<br>", " ").split()), width, break_on_hyphens=False,
+                         break_long_words=False) or [""]
+
+
+def fit_title(fig: go.Figure, width: int = TITLE_CHARS) -> go.Figure:
+    """Break the title (and subtitle) into lines that fit a half-width plot, and make room for them above the
+    plot: plotly never wraps a title, it cuts it off at the figure's edge."""
+    title = _wrap(fig.layout.title.text or "", width)
+    sub = _wrap(fig.layout.title.subtitle.text or "", round(width * SUBTITLE_CHARS / TITLE_CHARS))
+    has_sub = bool(fig.layout.title.subtitle.text)
+    fig.update_layout(title_text="<br>".join(title), margin_t=30 + 22 * len(title) + 18 * len(sub) * has_sub)
+    if has_sub:
+        fig.update_layout(title_subtitle_text="<br>".join(sub))
     return fig
+
+
+def _layout(fig: go.Figure, title: str, subtitle: str | None = None, **kw) -> go.Figure:
+    """Title (wrapped), optional subtitle explaining the figure's terms, theme and margins for every figure."""
+    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left", y=0.98, yanchor="top", yref="container"),
+                      font=FONT, template=THEME, margin=dict(l=60, r=20, b=50), **kw)
+    if subtitle:
+        fig.update_layout(title_subtitle=dict(text=subtitle, font=dict(size=12, color=INK)))
+    return fit_title(fig)
 
 
 def _empty(title: str, message: str) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font=dict(size=15, color="#666"))
+                       font=dict(size=15, color=INK))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, title, height=300)
@@ -166,33 +211,54 @@ def pareto_figure(results: list[dict], colors: dict | None = None) -> go.Figure:
     """mIoU against latency; the best trade-offs (Pareto front) joined by a line and starred."""
     title = "Accuracy vs speed: up and to the left is better"
     labels, colors = _named(results, colors)
-    timed = [(r, lab) for r, lab in zip(results, labels)
-             if (r.get("latency_ms") or {}).get("p50") is not None and r.get("miou") is not None]
+    timed = sorted(((r, lab) for r, lab in zip(results, labels)
+                    if (r.get("latency_ms") or {}).get("p50") is not None and r.get("miou") is not None),
+                   key=lambda t: t[0]["latency_ms"]["p50"])
     if not timed:
         return _empty(title, "No latency measured: run `segcompare evaluate` without --no-latency")
     front = pareto_front([r for r, _ in timed])
     fig = go.Figure()
     fx = [r["latency_ms"]["p50"] for lab in front for r, lb in timed if lb == lab]
     fy = [_pct(r["miou"]) for lab in front for r, lb in timed if lb == lab]
-    fig.add_scatter(x=fx, y=fy, mode="lines", line=dict(color="#999", dash="dot", width=2), name="best trade-offs",
+    fig.add_scatter(x=fx, y=fy, mode="lines", line=dict(color=INK, dash="dot", width=2), name="best trade-offs",
                     hoverinfo="skip")
-    for r, lab in timed:
+    for rank, (r, lab) in enumerate(timed):  # fastest first
         best = lab in front
         lat = r["latency_ms"]
         hover = (f"<b>{lab}</b><br>mIoU %{{y:.1f}}%<br>%{{x:.1f}} ms per image ({lat.get('device', '?')})"
                  + (f"<br>{r['params'] / 1e6:.1f} M parameters" if r.get("params") else "")
                  + ("<br>a best trade-off" if best else "") + "<extra></extra>")
         fig.add_scatter(x=[lat["p50"]], y=[_pct(r["miou"])], mode="markers+text", name=lab, text=[lab],
-                        textposition="top center", hovertemplate=hover,
+                        textposition=_label_side(rank, len(timed)), hovertemplate=hover, cliponaxis=False,
                         marker=dict(color=colors[lab], size=16 if best else 11, symbol="star" if best else "circle",
-                                    line=dict(color="#333", width=1)))
-    xs = [r["latency_ms"]["p50"] for r, _ in timed]
+                                    line=dict(color=INK, width=1)))
+    _pareto_axes(fig, [r["latency_ms"]["p50"] for r, _ in timed], [_pct(r["miou"]) for r, _ in timed])
+    return _layout(fig, title, height=480, showlegend=False,
+                   subtitle="Stars: the best trade-offs (no other model is both faster and more accurate). "
+                            "p50 = median time per image over repeated timed runs.")
+
+
+def _label_side(rank: int, n: int) -> str:
+    """Where the name of the `rank`-th fastest of n points goes: inwards at the plot's left and right edges
+    (names are wide), and above/below in turn so models of similar speed do not print over each other."""
+    vertical = "top" if rank % 2 == 0 else "bottom"
+    side = "center" if n == 1 else "right" if rank == 0 else "left" if rank == n - 1 else "center"
+    return f"{vertical} {side}"
+
+
+def _pareto_axes(fig: go.Figure, xs: list[float], ys: list[float]) -> None:
+    """Latency axis (log when it spans 10x) and mIoU axis, with room around the points for their names."""
     if min(xs) > 0 and max(xs) / min(xs) > 10:  # 1-2-5 ticks: plotly's own log ticks read as "6 7 8 9 100 2"
         ticks = [m * 10**e for e in range(-2, 7) for m in (1, 2, 5) if min(xs) / 2 <= m * 10**e <= max(xs) * 2]
-        fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
-    fig.update_xaxes(title="latency per image, ms (lower is faster)")
-    fig.update_yaxes(title="mIoU (%)")
-    return _layout(fig, title, height=480, showlegend=False)
+        lo, hi = np.log10(min(xs)), np.log10(max(xs))
+        fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks],
+                         range=[lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo)])
+    else:
+        pad = max(0.1 * (max(xs) - min(xs)), 0.05 * max(xs), 0.01)
+        fig.update_xaxes(range=[max(0.0, min(xs) - pad), max(xs) + pad])
+    pad = max(0.15 * (max(ys) - min(ys)), 4.0)  # percentage points: a line of name text above/below a point
+    fig.update_xaxes(title="latency per image, ms (p50 = median; lower is faster)")
+    fig.update_yaxes(title="mIoU (%)", range=[min(ys) - pad, max(ys) + pad])
 
 
 def _severity_curve(r: dict, corruption: str | None) -> tuple[list, list] | None:
@@ -228,7 +294,7 @@ def robustness_figure(results: list[dict], corruption: str | None = None, colors
         if curve:
             fig.add_scatter(x=curve[0], y=curve[1], mode="lines+markers", name=lab, line=dict(color=colors[lab]),
                             hovertemplate=lab + "<br>severity %{x}: mIoU %{y:.1f}%<extra></extra>")
-    what = corruption.replace("_", " ") if corruption else f"mean over {len(known)} corruptions"
+    what = corruption.replace("_", " ") if corruption else f"{MEAN_OF_CORRUPTIONS} ({len(known)})"
     fig.update_xaxes(title="corruption strength (0 = clean image)", dtick=1)
     fig.update_yaxes(title="mIoU (%)")
     return _layout(fig, f"{title} (mIoU vs strength, {what})", height=420, legend_title_text="model")
@@ -307,6 +373,9 @@ def _curve_figure(results, class_name, colors, kind: str) -> go.Figure:
     which = "all classes (mean)" if class_name is None else repr(class_name)
     title = (f"How well does each model pick out {which}? ROC curve, higher and further left is better" if roc
              else f"Precision vs recall for {which}: closer to the top right is better")
+    subtitle = ("AUC (in the legend) = area under the curve: 1.0 is perfect, 0.5 is a coin flip." if roc else
+                "AP (in the legend) = average precision, the area under this curve: 1.0 is perfect.")
+    subtitle += " Each class is judged against all the others, pixel by pixel, from the model's probabilities."
     labels, colors = _named(results, colors)
     have = [(r, lab) for r, lab in zip(results, labels) if r.get(kind)]
     if not have:
@@ -316,7 +385,7 @@ def _curve_figure(results, class_name, colors, kind: str) -> go.Figure:
         raise UserError(f"unknown class {class_name!r}; valid: {', '.join(map(str, classes))}")
     fig = go.Figure()
     if roc:
-        fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#bbb", dash="dot"),
+        fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color=INK, dash="dot"),
                         name="random guess", hoverinfo="skip")
     for r, lab in have:
         if class_name is None:
@@ -333,7 +402,7 @@ def _curve_figure(results, class_name, colors, kind: str) -> go.Figure:
     names = ("false positive rate", "true positive rate (recall)") if roc else ("recall", "precision")
     fig.update_xaxes(title=names[0], range=[0, 1])
     fig.update_yaxes(title=names[1], range=[0, 1.02])
-    return _layout(fig, title, height=450)
+    return _layout(fig, title, subtitle, height=450)
 
 
 def roc_figure(results: list[dict], class_name: str | None = None, colors: dict | None = None) -> go.Figure:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 
+from segcompare import figures
 from segcompare import visualize as viz
 
 # Machado et al. 2009, Table of simulation matrices, severity 1.0 (rows: output R, G, B)
@@ -122,3 +123,30 @@ def test_generated_class_palette_has_no_collapsing_pair(vision, k):
     pal = viz.default_palette(k)
     d, a, b = min_pair(pal, vision)
     assert d >= 10.0, f"{a} and {b} are only ΔE {d:.1f} apart for {vision}"
+
+
+# --- text and borders on light and dark pages ---------------------------------------------------------------
+
+def contrast(a, b) -> float:
+    """WCAG 2 contrast ratio of two sRGB colours (1 = none, 21 = black on white)."""
+    lum = [float(to_linear(c) @ [0.2126, 0.7152, 0.0722]) for c in (a, b)]
+    return (max(lum) + 0.05) / (min(lum) + 0.05)
+
+
+def rgb(hex_colour: str) -> tuple:
+    return tuple(int(hex_colour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+
+
+WHITE, GRADIO_DARK = (255, 255, 255), (11, 15, 25)  # Gradio's dark-mode page background is #0b0f19
+
+
+@pytest.mark.parametrize("page", [WHITE, GRADIO_DARK])
+@pytest.mark.parametrize("colour, floor", [(figures.INK, 4.3), (viz.SWATCH_BORDER, 3.0)])
+def test_grey_ink_and_swatch_borders_read_on_light_and_dark_pages(page, colour, floor):
+    # 3:1 is WCAG's minimum for graphics and large text; no grey reaches 4.5:1 on both pages (4.38 at best)
+    assert contrast(rgb(colour), page) >= floor
+
+
+def test_contrast_on_known_values():
+    assert contrast(WHITE, (0, 0, 0)) == pytest.approx(21.0)
+    assert contrast((118, 118, 118), WHITE) == pytest.approx(4.54, abs=0.01)  # the classic "#767676 passes AA"
