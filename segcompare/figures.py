@@ -39,8 +39,8 @@ INK = "#787878"
 GRID = "rgba(128, 128, 128, 0.28)"
 CLEAR = "rgba(0, 0, 0, 0)"
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13, color=INK)
-TITLE_CHARS = 48  # characters per title line: a half-width plot in the app (or a phone) fits ~50 at 16 px
-SUBTITLE_CHARS = 64  # the subtitle's smaller type fits more per line
+TITLE_CHARS = 40  # characters per title line: ~320 px of 16 px type, so a phone's 390 px screen shows it all
+SUBTITLE_CHARS = 52  # the subtitle's 12 px type, the same width
 MEAN_OF_CORRUPTIONS = "mean over all corruptions"  # the label for robustness_figure(corruption=None)
 MEAN_OF_CLASSES = "mean over all classes"  # the label for roc_figure / pr_figure(class_name=None)
 
@@ -50,7 +50,10 @@ def _theme() -> go.layout.Template:
     theme = go.layout.Template(pio.templates["plotly_white"])
     axis = dict(gridcolor=GRID, linecolor=GRID, zerolinecolor=GRID, tickcolor=GRID)
     theme.layout.update(paper_bgcolor=CLEAR, plot_bgcolor=CLEAR, font=FONT, xaxis=axis, yaxis=axis,
-                        legend=dict(bgcolor=CLEAR), title=dict(font=dict(size=16, color=INK)))
+                        title=dict(font=dict(size=16, color=INK)),
+                        # below the plot, not beside it: long model names took half of a half-width plot
+                        legend=dict(bgcolor=CLEAR, orientation="h", yref="container", y=0, yanchor="bottom",
+                                    x=0, xanchor="left"))
     return theme
 
 
@@ -115,9 +118,13 @@ def fit_title(fig: go.Figure, width: int = TITLE_CHARS) -> go.Figure:
     """Break the title (and subtitle) into lines that fit a half-width plot, and make room for them above the
     plot: plotly never wraps a title, it cuts it off at the figure's edge."""
     title = _wrap(fig.layout.title.text or "", width)
-    sub = _wrap(fig.layout.title.subtitle.text or "", round(width * SUBTITLE_CHARS / TITLE_CHARS))
     has_sub = bool(fig.layout.title.subtitle.text)
-    fig.update_layout(title_text="<br>".join(title), margin_t=30 + 22 * len(title) + 18 * len(sub) * has_sub)
+    sub = _wrap(fig.layout.title.subtitle.text or "", round(width * SUBTITLE_CHARS / TITLE_CHARS)) if has_sub else []
+    # pixel sizes measured in Chromium (16 px title, 12 px subtitle); plotly lifts a title of 2+ lines
+    # anchored to the top edge by 14 px, which the larger top pad gives back
+    fig.update_layout(title=dict(text="<br>".join(title), yref="container", y=1, yanchor="top",
+                                 pad_t=8 if len(title) == 1 else 20),
+                      margin_t=36 + 21 * len(title) + (22 + 16 * len(sub) if sub else 0))
     if has_sub:
         fig.update_layout(title_subtitle_text="<br>".join(sub))
     return fig
@@ -125,8 +132,8 @@ def fit_title(fig: go.Figure, width: int = TITLE_CHARS) -> go.Figure:
 
 def _layout(fig: go.Figure, title: str, subtitle: str | None = None, **kw) -> go.Figure:
     """Title (wrapped), optional subtitle explaining the figure's terms, theme and margins for every figure."""
-    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left", y=0.98, yanchor="top", yref="container"),
-                      font=FONT, template=THEME, margin=dict(l=60, r=20, b=50), **kw)
+    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left"), font=FONT, template=THEME,
+                      margin=dict(l=60, r=20, b=50), **kw)
     if subtitle:
         fig.update_layout(title_subtitle=dict(text=subtitle, font=dict(size=12, color=INK)))
     return fit_title(fig)
@@ -222,6 +229,7 @@ def pareto_figure(results: list[dict], colors: dict | None = None) -> go.Figure:
     fy = [_pct(r["miou"]) for lab in front for r, lb in timed if lb == lab]
     fig.add_scatter(x=fx, y=fy, mode="lines", line=dict(color=INK, dash="dot", width=2), name="best trade-offs",
                     hoverinfo="skip")
+    xs, ys = [r["latency_ms"]["p50"] for r, _ in timed], [_pct(r["miou"]) for r, _ in timed]
     for rank, (r, lab) in enumerate(timed):  # fastest first
         best = lab in front
         lat = r["latency_ms"]
@@ -229,26 +237,36 @@ def pareto_figure(results: list[dict], colors: dict | None = None) -> go.Figure:
                  + (f"<br>{r['params'] / 1e6:.1f} M parameters" if r.get("params") else "")
                  + ("<br>a best trade-off" if best else "") + "<extra></extra>")
         fig.add_scatter(x=[lat["p50"]], y=[_pct(r["miou"])], mode="markers+text", name=lab, text=[lab],
-                        textposition=_label_side(rank, len(timed)), hovertemplate=hover, cliponaxis=False,
+                        textposition=_label_side(xs, ys, rank), hovertemplate=hover, cliponaxis=False,
                         marker=dict(color=colors[lab], size=16 if best else 11, symbol="star" if best else "circle",
                                     line=dict(color=INK, width=1)))
-    _pareto_axes(fig, [r["latency_ms"]["p50"] for r, _ in timed], [_pct(r["miou"]) for r, _ in timed])
+    _pareto_axes(fig, xs, ys)
     return _layout(fig, title, height=480, showlegend=False,
                    subtitle="Stars: the best trade-offs (no other model is both faster and more accurate). "
                             "p50 = median time per image over repeated timed runs.")
 
 
-def _label_side(rank: int, n: int) -> str:
-    """Where the name of the `rank`-th fastest of n points goes: inwards at the plot's left and right edges
-    (names are wide), and above/below in turn so models of similar speed do not print over each other."""
-    vertical = "top" if rank % 2 == 0 else "bottom"
-    side = "center" if n == 1 else "right" if rank == 0 else "left" if rank == n - 1 else "center"
-    return f"{vertical} {side}"
+def _label_side(xs: list[float], ys: list[float], rank: int) -> str:
+    """Where the name of the `rank`-th fastest point goes (latency `xs`, mIoU `ys`, fastest first): towards
+    the middle of the plot (names are wide: at an edge they were cut off), and above the point only if it is
+    higher than its faster neighbour (else below), so two models of similar speed put their names apart."""
+    n, y = len(ys), ys[rank]
+    other = ys[rank - 1] if rank > 0 else ys[1] if n > 1 else y
+    vertical = "top" if y >= other else "bottom"
+    at = np.log10 if _log_latency(xs) else float
+    spread = at(max(xs)) - at(min(xs))
+    where = (at(xs[rank]) - at(min(xs))) / spread if spread > 0 else 0.5  # 0 = fastest, 1 = slowest
+    return f"{vertical} {'right' if where < 0.35 else 'left' if where > 0.65 else 'center'}"
+
+
+def _log_latency(xs: list[float]) -> bool:
+    """A log latency axis when latencies span more than 10x (a fast model would sit on the axis otherwise)."""
+    return min(xs) > 0 and max(xs) / min(xs) > 10
 
 
 def _pareto_axes(fig: go.Figure, xs: list[float], ys: list[float]) -> None:
     """Latency axis (log when it spans 10x) and mIoU axis, with room around the points for their names."""
-    if min(xs) > 0 and max(xs) / min(xs) > 10:  # 1-2-5 ticks: plotly's own log ticks read as "6 7 8 9 100 2"
+    if _log_latency(xs):  # 1-2-5 ticks: plotly's own log ticks read as "6 7 8 9 100 2"
         ticks = [m * 10**e for e in range(-2, 7) for m in (1, 2, 5) if min(xs) / 2 <= m * 10**e <= max(xs) * 2]
         lo, hi = np.log10(min(xs)), np.log10(max(xs))
         fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks],
@@ -257,7 +275,7 @@ def _pareto_axes(fig: go.Figure, xs: list[float], ys: list[float]) -> None:
         pad = max(0.1 * (max(xs) - min(xs)), 0.05 * max(xs), 0.01)
         fig.update_xaxes(range=[max(0.0, min(xs) - pad), max(xs) + pad])
     pad = max(0.15 * (max(ys) - min(ys)), 4.0)  # percentage points: a line of name text above/below a point
-    fig.update_xaxes(title="latency per image, ms (p50 = median; lower is faster)")
+    fig.update_xaxes(title="ms per image (p50 = median)")  # short: a phone shows ~40 characters
     fig.update_yaxes(title="mIoU (%)", range=[min(ys) - pad, max(ys) + pad])
 
 
@@ -301,7 +319,7 @@ def robustness_figure(results: list[dict], corruption: str | None = None, colors
 
 
 def _robustness_grid(have, corruptions, colors, title) -> go.Figure:
-    cols = min(4, len(corruptions))
+    cols = min(3, len(corruptions))  # 4 panels a row left no room for their titles in a half-width plot
     rows = -(-len(corruptions) // cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[c.replace("_", " ") for c in corruptions],
                         shared_yaxes=True, vertical_spacing=0.12)
@@ -314,6 +332,7 @@ def _robustness_grid(have, corruptions, colors, title) -> go.Figure:
                                 col=i % cols + 1, hovertemplate=f"{lab}<br>{c} %{{x}}: mIoU %{{y:.1f}}%<extra></extra>")
     fig.update_xaxes(dtick=1)
     fig.update_yaxes(title="mIoU (%)", col=1)
+    fig.update_annotations(font_size=13)  # panel titles a size below the figure's title
     return _layout(fig, f"{title} (mIoU vs strength 0-3 for each corruption)", height=300 * rows + 80)
 
 
@@ -402,7 +421,7 @@ def _curve_figure(results, class_name, colors, kind: str) -> go.Figure:
     names = ("false positive rate", "true positive rate (recall)") if roc else ("recall", "precision")
     fig.update_xaxes(title=names[0], range=[0, 1])
     fig.update_yaxes(title=names[1], range=[0, 1.02])
-    return _layout(fig, title, subtitle, height=450)
+    return _layout(fig, title, subtitle, height=540)  # the legend below takes a row per model
 
 
 def roc_figure(results: list[dict], class_name: str | None = None, colors: dict | None = None) -> go.Figure:
