@@ -15,6 +15,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 
 from segcompare import figures
 from segcompare import visualize as viz
+from segcompare.data.folder import default_palette as folder_default_palette
 
 # Machado et al. 2009, Table of simulation matrices, severity 1.0 (rows: output R, G, B)
 MACHADO = {
@@ -118,9 +119,10 @@ def test_disagreement_ramp_darkens_with_more_answers():
 
 @pytest.mark.parametrize("vision", VISIONS)
 @pytest.mark.parametrize("k", [3, 8, 20])
-def test_generated_class_palette_has_no_collapsing_pair(vision, k):
+@pytest.mark.parametrize("generate", [viz.default_palette, folder_default_palette], ids=["get_palette", "folder"])
+def test_generated_class_palette_has_no_collapsing_pair(vision, k, generate):
     # 20 colours cannot all be ΔE 20 apart for a dichromat; 10 keeps neighbours in a mask tellable apart
-    pal = viz.default_palette(k)
+    pal = np.asarray(generate(k))
     d, a, b = min_pair(pal, vision)
     assert d >= 10.0, f"{a} and {b} are only ΔE {d:.1f} apart for {vision}"
 
