@@ -4,20 +4,20 @@ Every builder takes loaded results dicts and returns a plain `plotly.graph_objec
 named by `display_name` ("unet_mobilenet_v2" -> "UNet (MobileNet-V2)") and keep one colour in every
 figure (`model_colors`). Scores are stored as fractions and shown as percentages. A figure whose data
 is missing from every result (no latency, no robustness sweep, no ROC) says so instead of being blank.
+How they look (dark mode, wrapped titles) is `figure_style`'s job.
 """
 
 from __future__ import annotations
 
 import re
-import textwrap
 
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .errors import UserError
+from .figure_style import INK, empty, layout
 from .results import unique_labels
 
 ARCHS = {"fcn": "FCN", "deeplabv3": "DeepLabV3", "deeplabv3plus": "DeepLabV3+", "unet": "UNet",
@@ -32,32 +32,8 @@ TIMM_NAMES = {"mobilenetv3_small_100": "MobileNet-V3-Small", "mobilenetv3_large_
               "tf_efficientnet_lite0": "EfficientNet-Lite0", "tf_efficientnet_lite1": "EfficientNet-Lite1",
               "tf_efficientnet_lite2": "EfficientNet-Lite2"}
 PALETTE = qualitative.Plotly + qualitative.Dark24
-# Figures are shown as given on white pages and on near-black dark-mode pages (gr.Plot keeps our layout):
-# transparent backgrounds, and one mid grey for text that reads on both (contrast ~4.4:1 on white and on
-# Gradio's #0b0f19), with faint grey grid lines that neither background swallows.
-INK = "#787878"
-GRID = "rgba(128, 128, 128, 0.28)"
-CLEAR = "rgba(0, 0, 0, 0)"
-FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13, color=INK)
-TITLE_CHARS = 40  # characters per title line: ~320 px of 16 px type, so a phone's 390 px screen shows it all
-SUBTITLE_CHARS = 52  # the subtitle's 12 px type, the same width
 MEAN_OF_CORRUPTIONS = "mean over all corruptions"  # the label for robustness_figure(corruption=None)
 MEAN_OF_CLASSES = "mean over all classes"  # the label for roc_figure / pr_figure(class_name=None)
-
-
-def _theme() -> go.layout.Template:
-    """plotly_white with transparent backgrounds and grey text, grid and axis lines (light and dark pages)."""
-    theme = go.layout.Template(pio.templates["plotly_white"])
-    axis = dict(gridcolor=GRID, linecolor=GRID, zerolinecolor=GRID, tickcolor=GRID)
-    theme.layout.update(paper_bgcolor=CLEAR, plot_bgcolor=CLEAR, font=FONT, xaxis=axis, yaxis=axis,
-                        title=dict(font=dict(size=16, color=INK)),
-                        # below the plot, not beside it: long model names took half of a half-width plot
-                        legend=dict(bgcolor=CLEAR, orientation="h", yref="container", y=0, yanchor="bottom",
-                                    x=0, xanchor="left"))
-    return theme
-
-
-THEME = _theme()
 
 
 # --- names and colours -----------------------------------------------------------------------------------
@@ -108,46 +84,6 @@ def _pct(v):
     return None if v is None else 100.0 * float(v)
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    """Lines of at most ~`width` characters; `<br>` already in the text is undone first (re-wrapping is safe)."""
-    return textwrap.wrap(" ".join(text.replace("<br>", " ").split()), width, break_on_hyphens=False,
-                         break_long_words=False) or [""]
-
-
-def fit_title(fig: go.Figure, width: int = TITLE_CHARS) -> go.Figure:
-    """Break the title (and subtitle) into lines that fit a half-width plot, and make room for them above the
-    plot: plotly never wraps a title, it cuts it off at the figure's edge."""
-    title = _wrap(fig.layout.title.text or "", width)
-    has_sub = bool(fig.layout.title.subtitle.text)
-    sub = _wrap(fig.layout.title.subtitle.text or "", round(width * SUBTITLE_CHARS / TITLE_CHARS)) if has_sub else []
-    # pixel sizes measured in Chromium (16 px title, 12 px subtitle); plotly lifts a title of 2+ lines
-    # anchored to the top edge by 14 px, which the larger top pad gives back
-    fig.update_layout(title=dict(text="<br>".join(title), yref="container", y=1, yanchor="top",
-                                 pad_t=8 if len(title) == 1 else 20),
-                      margin_t=36 + 21 * len(title) + (22 + 16 * len(sub) if sub else 0))
-    if has_sub:
-        fig.update_layout(title_subtitle_text="<br>".join(sub))
-    return fig
-
-
-def _layout(fig: go.Figure, title: str, subtitle: str | None = None, **kw) -> go.Figure:
-    """Title (wrapped), optional subtitle explaining the figure's terms, theme and margins for every figure."""
-    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left"), font=FONT, template=THEME,
-                      margin=dict(l=60, r=20, b=50), **kw)
-    if subtitle:
-        fig.update_layout(title_subtitle=dict(text=subtitle, font=dict(size=12, color=INK)))
-    return fit_title(fig)
-
-
-def _empty(title: str, message: str) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font=dict(size=15, color=INK))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, title, height=300)
-
-
 def _named(results: list[dict], colors: dict | None):
     labels = model_labels(results)
     return labels, colors or model_colors(labels)
@@ -183,7 +119,7 @@ def confusion_figure(result: dict, normalize: bool = True) -> go.Figure:
     fig.update_xaxes(title="predicted class", side="bottom", tickangle=-45 if len(classes) > 6 else 0)
     fig.update_yaxes(title="true class", autorange="reversed")
     size = min(900, 260 + 32 * len(classes))
-    return _layout(fig, f"Where does {display_name(result)} go wrong? (rows: true class, columns: predicted)",
+    return layout(fig, f"Where does {display_name(result)} go wrong? (rows: true class, columns: predicted)",
                    height=size)
 
 
@@ -193,7 +129,7 @@ def per_class_iou_figure(results: list[dict], colors: dict | None = None) -> go.
     """Grouped bars: IoU of every class, one bar per model."""
     title = "Which classes does each model get right? (IoU per class, higher is better)"
     if not results:
-        return _empty(title, "No results to show")
+        return empty(title, "No results to show")
     labels, colors = _named(results, colors)
     fig = go.Figure()
     for r, lab in zip(results, labels):
@@ -201,7 +137,7 @@ def per_class_iou_figure(results: list[dict], colors: dict | None = None) -> go.
                     marker_color=colors[lab], hovertemplate=lab + "<br>%{x}: %{y:.1f}%<extra></extra>")
     fig.update_yaxes(title="IoU (%)", range=[0, 100])
     fig.update_xaxes(title="class")
-    return _layout(fig, title, barmode="group", height=450, legend_title_text="model")
+    return layout(fig, title, barmode="group", height=450, legend_title_text="model")
 
 
 def pareto_front(results: list[dict]) -> list[str]:
@@ -222,7 +158,7 @@ def pareto_figure(results: list[dict], colors: dict | None = None) -> go.Figure:
                     if (r.get("latency_ms") or {}).get("p50") is not None and r.get("miou") is not None),
                    key=lambda t: t[0]["latency_ms"]["p50"])
     if not timed:
-        return _empty(title, "No latency measured: run `segcompare evaluate` without --no-latency")
+        return empty(title, "No latency measured: run `segcompare evaluate` without --no-latency")
     front = pareto_front([r for r, _ in timed])
     fig = go.Figure()
     fx = [r["latency_ms"]["p50"] for lab in front for r, lb in timed if lb == lab]
@@ -241,7 +177,7 @@ def pareto_figure(results: list[dict], colors: dict | None = None) -> go.Figure:
                         marker=dict(color=colors[lab], size=16 if best else 11, symbol="star" if best else "circle",
                                     line=dict(color=INK, width=1)))
     _pareto_axes(fig, xs, ys)
-    return _layout(fig, title, height=480, showlegend=False,
+    return layout(fig, title, height=480, showlegend=False,
                    subtitle="Stars: the best trade-offs (no other model is both faster and more accurate). "
                             "p50 = median time per image over repeated timed runs.")
 
@@ -300,7 +236,7 @@ def robustness_figure(results: list[dict], corruption: str | None = None, colors
     have = [(r, lab) for r, lab in zip(results, labels) if r.get("robustness")]
     title = "How much does accuracy drop when images get worse?"
     if not have:
-        return _empty(title, "No robustness results: run `segcompare evaluate --robustness`")
+        return empty(title, "No robustness results: run `segcompare evaluate --robustness`")
     known = sorted({c for r, _ in have for c in r["robustness"]})
     if corruption not in (None, "all", *known):
         raise UserError(f"unknown corruption {corruption!r}; results have: {', '.join(known)} (or 'all')")
@@ -315,7 +251,7 @@ def robustness_figure(results: list[dict], corruption: str | None = None, colors
     what = corruption.replace("_", " ") if corruption else f"{MEAN_OF_CORRUPTIONS} ({len(known)})"
     fig.update_xaxes(title="corruption strength (0 = clean image)", dtick=1)
     fig.update_yaxes(title="mIoU (%)")
-    return _layout(fig, f"{title} (mIoU vs strength, {what})", height=420, legend_title_text="model")
+    return layout(fig, f"{title} (mIoU vs strength, {what})", height=420, legend_title_text="model")
 
 
 def _robustness_grid(have, corruptions, colors, title) -> go.Figure:
@@ -333,7 +269,7 @@ def _robustness_grid(have, corruptions, colors, title) -> go.Figure:
     fig.update_xaxes(dtick=1)
     fig.update_yaxes(title="mIoU (%)", col=1)
     fig.update_annotations(font_size=13)  # panel titles a size below the figure's title
-    return _layout(fig, f"{title} (mIoU vs strength 0-3 for each corruption)", height=300 * rows + 80)
+    return layout(fig, f"{title} (mIoU vs strength 0-3 for each corruption)", height=300 * rows + 80)
 
 
 def _miou_scale(rows: list[dict]) -> float:
@@ -347,7 +283,7 @@ def training_figure(histories: dict[str, list[dict]], colors: dict | None = None
     title = "How did training go? (loss should fall, validation mIoU should rise)"
     histories = {k: v for k, v in histories.items() if v}
     if not histories:
-        return _empty(title, "No training history (history.jsonl) next to these results")
+        return empty(title, "No training history (history.jsonl) next to these results")
     colors = colors or model_colors(histories)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss: solid = training, dashed = validation",
                                                         "validation mIoU (higher is better)"))
@@ -368,7 +304,7 @@ def training_figure(histories: dict[str, list[dict]], colors: dict | None = None
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="loss", row=1, col=1)
     fig.update_yaxes(title="mIoU (%)", row=1, col=2)
-    return _layout(fig, title, height=420)
+    return layout(fig, title, height=420)
 
 
 def _mean_curve(curves: dict, xkey: str, ykey: str, score: str):
@@ -398,7 +334,7 @@ def _curve_figure(results, class_name, colors, kind: str) -> go.Figure:
     labels, colors = _named(results, colors)
     have = [(r, lab) for r, lab in zip(results, labels) if r.get(kind)]
     if not have:
-        return _empty(title, "No probability curves stored: re-run `segcompare evaluate` (not with --remap)")
+        return empty(title, "No probability curves stored: re-run `segcompare evaluate` (not with --remap)")
     classes = list(have[0][0]["classes"])
     if class_name is not None and class_name not in classes:
         raise UserError(f"unknown class {class_name!r}; valid: {', '.join(map(str, classes))}")
@@ -421,7 +357,7 @@ def _curve_figure(results, class_name, colors, kind: str) -> go.Figure:
     names = ("false positive rate", "true positive rate (recall)") if roc else ("recall", "precision")
     fig.update_xaxes(title=names[0], range=[0, 1])
     fig.update_yaxes(title=names[1], range=[0, 1.02])
-    return _layout(fig, title, subtitle, height=540)  # the legend below takes a row per model
+    return layout(fig, title, subtitle, height=540)  # the legend below takes a row per model
 
 
 def roc_figure(results: list[dict], class_name: str | None = None, colors: dict | None = None) -> go.Figure:
@@ -447,6 +383,6 @@ def per_image_figure(results: list[dict], colors: dict | None = None) -> go.Figu
                         boxpoints="all", jitter=0.4, pointpos=0, boxmean=True, marker=dict(size=4, opacity=0.6),
                         hovertemplate=lab + "<br>%{text}: mIoU %{y:.1f}%<extra></extra>")
     if not fig.data:
-        return _empty(title, "No per-image scores in these results")
+        return empty(title, "No per-image scores in these results")
     fig.update_yaxes(title="mIoU of one image (%)")
-    return _layout(fig, title, height=450, showlegend=False)
+    return layout(fig, title, height=450, showlegend=False)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from segcompare import figures
+from segcompare import figure_style as style
 from segcompare import visualize as viz
 from segcompare.data.folder import default_palette as folder_default_palette
 
@@ -143,7 +143,7 @@ WHITE, GRADIO_DARK = (255, 255, 255), (11, 15, 25)  # Gradio's dark-mode page ba
 
 
 @pytest.mark.parametrize("page", [WHITE, GRADIO_DARK])
-@pytest.mark.parametrize("colour, floor", [(figures.INK, 4.3), (viz.SWATCH_BORDER, 3.0)])
+@pytest.mark.parametrize("colour, floor", [(style.INK, 4.3), (viz.SWATCH_BORDER, 3.0)])
 def test_grey_ink_and_swatch_borders_read_on_light_and_dark_pages(page, colour, floor):
     # 3:1 is WCAG's minimum for graphics and large text; no grey reaches 4.5:1 on both pages (4.38 at best)
     assert contrast(rgb(colour), page) >= floor

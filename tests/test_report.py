@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from segcompare import figure_style as style
 from segcompare import figures as figs
 from segcompare import report
 from segcompare.cli import main
@@ -290,11 +291,11 @@ def setting(fig, *path):
 def test_figures_are_transparent_with_grey_ink(figures, name):
     # gr.Plot shows figures as given, on a white page or a near-black dark-mode one
     fig = figures[name]
-    assert setting(fig, "paper_bgcolor") == setting(fig, "plot_bgcolor") == figs.CLEAR
-    assert setting(fig, "font", "color") == setting(fig, "title", "font", "color") == figs.INK
-    assert setting(fig, "xaxis", "gridcolor") == setting(fig, "yaxis", "gridcolor") == figs.GRID
+    assert setting(fig, "paper_bgcolor") == setting(fig, "plot_bgcolor") == style.CLEAR
+    assert setting(fig, "font", "color") == setting(fig, "title", "font", "color") == style.INK
+    assert setting(fig, "xaxis", "gridcolor") == setting(fig, "yaxis", "gridcolor") == style.GRID
     for note in fig.layout.annotations:  # subplot titles and "no data" messages: grey or inheriting it
-        assert note.font.color in (None, figs.INK)
+        assert note.font.color in (None, style.INK)
     for trace in fig.data:  # no near-black or near-white lines that vanish on one of the two pages
         line = getattr(trace, "line", None)
         assert line is None or line.color not in ("#333", "#bbb", "#999", "white", "black")
@@ -305,7 +306,7 @@ def test_titles_wrap_to_half_width_and_get_room(figures, name):
     layout = figures[name].layout
     lines = layout.title.text.split("<br>")
     longest_word = max(len(w) for w in layout.title.text.replace("<br>", " ").split())
-    assert all(len(line) <= max(figs.TITLE_CHARS, longest_word) for line in lines), lines
+    assert all(len(line) <= max(style.TITLE_CHARS, longest_word) for line in lines), lines
     sub = layout.title.subtitle.text.split("<br>") if layout.title.subtitle.text else []
     assert layout.margin.t >= 21 * len(lines) + 16 * len(sub)  # ~21 px a title line, ~16 a subtitle line
 
@@ -313,11 +314,11 @@ def test_titles_wrap_to_half_width_and_get_room(figures, name):
 @pytest.mark.parametrize("text", ["short", "How well does each model pick out all classes (mean)? ROC curve, higher "
                                   "and further left is better", "a " * 80 + "unbreakable" * 6])
 def test_fit_title_keeps_every_word_and_is_idempotent(text):
-    fig = figs.fit_title(report.per_class_iou_figure([]).update_layout(title_text=text), width=30)
+    fig = style.fit_title(report.per_class_iou_figure([]).update_layout(title_text=text), width=30)
     once = fig.layout.title.text
     assert once.replace("<br>", " ").split() == text.split()
     assert all(len(line) <= 30 or " " not in line for line in once.split("<br>"))
-    assert figs.fit_title(fig, width=30).layout.title.text == once
+    assert style.fit_title(fig, width=30).layout.title.text == once
 
 
 @pytest.mark.parametrize("latencies", [[12.0, 250.0, 30.0, 31.0], [10.0, 11.0], [5.0]])
