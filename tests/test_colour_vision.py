@@ -105,6 +105,15 @@ def test_correctness_colours_stay_apart(vision):
 
 
 @pytest.mark.parametrize("vision", VISIONS)
+@pytest.mark.parametrize("grey", [40, 128, 230])
+def test_correctness_stays_apart_when_blended_over_a_grey_photo(vision, grey):
+    # the app shows correctness at half opacity over a grey copy of the photo (viz.blend(viz.grayscale(...)))
+    photo = np.full((1, 2, 3), grey, np.uint8)
+    right, wrong = viz.blend(photo, np.array([[viz.RIGHT, viz.WRONG]], np.uint8), 0.5)[0]
+    assert delta_e(right, wrong, vision) >= MIN_DELTA_E
+
+
+@pytest.mark.parametrize("vision", VISIONS)
 def test_every_disagreement_level_stays_apart(vision):
     d, a, b = min_pair(viz.AGREEMENT, vision)
     assert d >= MIN_DELTA_E, f"{a} and {b} are only ΔE {d:.1f} apart for {vision}"
