@@ -4,6 +4,7 @@ Every builder takes loaded results dicts and returns a plain `plotly.graph_objec
 named by `display_name` ("unet_mobilenet_v2" -> "UNet (MobileNet-V2)") and keep one colour in every
 figure (`model_colors`). Scores are stored as fractions and shown as percentages. A figure whose data
 is missing from every result (no latency, no robustness sweep, no ROC) says so instead of being blank.
+How they look (dark mode, wrapped titles) is `figure_style`'s job.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from plotly.subplots import make_subplots
 
 from . import zoo
 from .errors import UserError
+from .figure_style import INK, empty, layout
 from .results import unique_labels
 
 PALETTE = qualitative.Plotly + qualitative.Dark24
-FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
+MEAN_OF_CORRUPTIONS = "mean over all corruptions"  # the label for robustness_figure(corruption=None)
+MEAN_OF_CLASSES = "mean over all classes"  # the label for roc_figure / pr_figure(class_name=None)
 
 
 # --- names and colours -----------------------------------------------------------------------------------
@@ -43,21 +46,6 @@ def model_colors(names) -> dict[str, str]:
 
 def _pct(v):
     return None if v is None else 100.0 * float(v)
-
-
-def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left"), font=FONT, template="plotly_white",
-                      margin=dict(l=60, r=20, t=70, b=50), **kw)
-    return fig
-
-
-def _empty(title: str, message: str) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font=dict(size=15, color="#666"))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, title, height=300)
 
 
 def _named(results: list[dict], colors: dict | None):
@@ -95,7 +83,7 @@ def confusion_figure(result: dict, normalize: bool = True) -> go.Figure:
     fig.update_xaxes(title="predicted class", side="bottom", tickangle=-45 if len(classes) > 6 else 0)
     fig.update_yaxes(title="true class", autorange="reversed")
     size = min(900, 260 + 32 * len(classes))
-    return _layout(fig, f"Where does {display_name(result)} go wrong? (rows: true class, columns: predicted)",
+    return layout(fig, f"Where does {display_name(result)} go wrong? (rows: true class, columns: predicted)",
                    height=size)
 
 
@@ -105,7 +93,7 @@ def per_class_iou_figure(results: list[dict], colors: dict | None = None) -> go.
     """Grouped bars: IoU of every class, one bar per model."""
     title = "Which classes does each model get right? (IoU per class, higher is better)"
     if not results:
-        return _empty(title, "No results to show")
+        return empty(title, "No results to show")
     labels, colors = _named(results, colors)
     fig = go.Figure()
     for r, lab in zip(results, labels):
@@ -113,7 +101,7 @@ def per_class_iou_figure(results: list[dict], colors: dict | None = None) -> go.
                     marker_color=colors[lab], hovertemplate=lab + "<br>%{x}: %{y:.1f}%<extra></extra>")
     fig.update_yaxes(title="IoU (%)", range=[0, 100])
     fig.update_xaxes(title="class")
-    return _layout(fig, title, barmode="group", height=450, legend_title_text="model")
+    return layout(fig, title, barmode="group", height=450, legend_title_text="model")
 
 
 def pareto_front(results: list[dict]) -> list[str]:
@@ -130,33 +118,66 @@ def pareto_figure(results: list[dict], colors: dict | None = None) -> go.Figure:
     """mIoU against latency; the best trade-offs (Pareto front) joined by a line and starred."""
     title = "Accuracy vs speed: up and to the left is better"
     labels, colors = _named(results, colors)
-    timed = [(r, lab) for r, lab in zip(results, labels)
-             if (r.get("latency_ms") or {}).get("p50") is not None and r.get("miou") is not None]
+    timed = sorted(((r, lab) for r, lab in zip(results, labels)
+                    if (r.get("latency_ms") or {}).get("p50") is not None and r.get("miou") is not None),
+                   key=lambda t: t[0]["latency_ms"]["p50"])
     if not timed:
-        return _empty(title, "No latency measured: run `segcompare evaluate` without --no-latency")
+        return empty(title, "No latency measured: run `segcompare evaluate` without --no-latency")
     front = pareto_front([r for r, _ in timed])
     fig = go.Figure()
     fx = [r["latency_ms"]["p50"] for lab in front for r, lb in timed if lb == lab]
     fy = [_pct(r["miou"]) for lab in front for r, lb in timed if lb == lab]
-    fig.add_scatter(x=fx, y=fy, mode="lines", line=dict(color="#999", dash="dot", width=2), name="best trade-offs",
+    fig.add_scatter(x=fx, y=fy, mode="lines", line=dict(color=INK, dash="dot", width=2), name="best trade-offs",
                     hoverinfo="skip")
-    for r, lab in timed:
+    xs, ys = [r["latency_ms"]["p50"] for r, _ in timed], [_pct(r["miou"]) for r, _ in timed]
+    for rank, (r, lab) in enumerate(timed):  # fastest first
         best = lab in front
         lat = r["latency_ms"]
         hover = (f"<b>{lab}</b><br>mIoU %{{y:.1f}}%<br>%{{x:.1f}} ms per image ({lat.get('device', '?')})"
                  + (f"<br>{r['params'] / 1e6:.1f} M parameters" if r.get("params") else "")
                  + ("<br>a best trade-off" if best else "") + "<extra></extra>")
         fig.add_scatter(x=[lat["p50"]], y=[_pct(r["miou"])], mode="markers+text", name=lab, text=[lab],
-                        textposition="top center", hovertemplate=hover,
+                        textposition=_label_side(xs, ys, rank), hovertemplate=hover, cliponaxis=False,
                         marker=dict(color=colors[lab], size=16 if best else 11, symbol="star" if best else "circle",
-                                    line=dict(color="#333", width=1)))
-    xs = [r["latency_ms"]["p50"] for r, _ in timed]
-    if min(xs) > 0 and max(xs) / min(xs) > 10:  # 1-2-5 ticks: plotly's own log ticks read as "6 7 8 9 100 2"
+                                    line=dict(color=INK, width=1)))
+    _pareto_axes(fig, xs, ys)
+    return layout(fig, title, height=480, showlegend=False,
+                   subtitle="Stars: the best trade-offs (no other model is both faster and more accurate). "
+                            "p50 = median time per image over repeated timed runs.")
+
+
+def _label_side(xs: list[float], ys: list[float], rank: int) -> str:
+    """Where the name of the `rank`-th fastest point goes (latency `xs`, mIoU `ys`, fastest first): inwards
+    at the plot's left and right edges (names are wide: there they were cut off), centred elsewhere (sideways
+    they ran over the next point), and above the point only if it is higher than its faster neighbour (else
+    below), so two models of similar speed put their names apart."""
+    n, y = len(ys), ys[rank]
+    other = ys[rank - 1] if rank > 0 else ys[1] if n > 1 else y
+    vertical = "top" if y >= other else "bottom"
+    at = np.log10 if _log_latency(xs) else float
+    spread = at(max(xs)) - at(min(xs))
+    where = (at(xs[rank]) - at(min(xs))) / spread if spread > 0 else 0.5  # 0 = fastest, 1 = slowest
+    return f"{vertical} {'right' if where < 0.1 else 'left' if where > 0.9 else 'center'}"
+
+
+def _log_latency(xs: list[float]) -> bool:
+    """A log latency axis when latencies span more than 10x (a fast model would sit on the axis otherwise)."""
+    return min(xs) > 0 and max(xs) / min(xs) > 10
+
+
+def _pareto_axes(fig: go.Figure, xs: list[float], ys: list[float]) -> None:
+    """Latency axis (log when it spans 10x) and mIoU axis, with room around the points for their names."""
+    if _log_latency(xs):  # 1-2-5 ticks: plotly's own log ticks read as "6 7 8 9 100 2"
         ticks = [m * 10**e for e in range(-2, 7) for m in (1, 2, 5) if min(xs) / 2 <= m * 10**e <= max(xs) * 2]
-        fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
-    fig.update_xaxes(title="latency per image, ms (lower is faster)")
-    fig.update_yaxes(title="mIoU (%)")
-    return _layout(fig, title, height=480, showlegend=False)
+        lo, hi = np.log10(min(xs)), np.log10(max(xs))
+        fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks],
+                         range=[lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo)])
+    else:
+        pad = max(0.1 * (max(xs) - min(xs)), 0.05 * max(xs), 0.01)
+        fig.update_xaxes(range=[max(0.0, min(xs) - pad), max(xs) + pad])
+    pad = max(0.15 * (max(ys) - min(ys)), 4.0)  # percentage points: a line of name text above/below a point
+    fig.update_xaxes(title="ms per image (p50 = median)")  # short: a phone shows ~40 characters
+    fig.update_yaxes(title="mIoU (%)", range=[min(ys) - pad, max(ys) + pad])
 
 
 def _severity_curve(r: dict, corruption: str | None) -> tuple[list, list] | None:
@@ -180,7 +201,7 @@ def robustness_figure(results: list[dict], corruption: str | None = None, colors
     have = [(r, lab) for r, lab in zip(results, labels) if r.get("robustness")]
     title = "How much does accuracy drop when images get worse?"
     if not have:
-        return _empty(title, "No robustness results: run `segcompare evaluate --robustness`")
+        return empty(title, "No robustness results: run `segcompare evaluate --robustness`")
     known = sorted({c for r, _ in have for c in r["robustness"]})
     if corruption not in (None, "all", *known):
         raise UserError(f"unknown corruption {corruption!r}; results have: {', '.join(known)} (or 'all')")
@@ -192,14 +213,14 @@ def robustness_figure(results: list[dict], corruption: str | None = None, colors
         if curve:
             fig.add_scatter(x=curve[0], y=curve[1], mode="lines+markers", name=lab, line=dict(color=colors[lab]),
                             hovertemplate=lab + "<br>severity %{x}: mIoU %{y:.1f}%<extra></extra>")
-    what = corruption.replace("_", " ") if corruption else f"mean over {len(known)} corruptions"
+    what = corruption.replace("_", " ") if corruption else f"{MEAN_OF_CORRUPTIONS} ({len(known)})"
     fig.update_xaxes(title="corruption strength (0 = clean image)", dtick=1)
     fig.update_yaxes(title="mIoU (%)")
-    return _layout(fig, f"{title} (mIoU vs strength, {what})", height=420, legend_title_text="model")
+    return layout(fig, f"{title} (mIoU vs strength, {what})", height=420, legend_title_text="model")
 
 
 def _robustness_grid(have, corruptions, colors, title) -> go.Figure:
-    cols = min(4, len(corruptions))
+    cols = min(3, len(corruptions))  # 4 panels a row left no room for their titles in a half-width plot
     rows = -(-len(corruptions) // cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[c.replace("_", " ") for c in corruptions],
                         shared_yaxes=True, vertical_spacing=0.12)
@@ -212,7 +233,8 @@ def _robustness_grid(have, corruptions, colors, title) -> go.Figure:
                                 col=i % cols + 1, hovertemplate=f"{lab}<br>{c} %{{x}}: mIoU %{{y:.1f}}%<extra></extra>")
     fig.update_xaxes(dtick=1)
     fig.update_yaxes(title="mIoU (%)", col=1)
-    return _layout(fig, f"{title} (mIoU vs strength 0-3 for each corruption)", height=300 * rows + 80)
+    fig.update_annotations(font_size=13)  # panel titles a size below the figure's title
+    return layout(fig, f"{title} (mIoU vs strength 0-3 for each corruption)", height=300 * rows + 80)
 
 
 def _miou_scale(rows: list[dict]) -> float:
@@ -226,7 +248,7 @@ def training_figure(histories: dict[str, list[dict]], colors: dict | None = None
     title = "How did training go? (loss should fall, validation mIoU should rise)"
     histories = {k: v for k, v in histories.items() if v}
     if not histories:
-        return _empty(title, "No training history (history.jsonl) next to these results")
+        return empty(title, "No training history (history.jsonl) next to these results")
     colors = colors or model_colors(histories)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss: solid = training, dashed = validation",
                                                         "validation mIoU (higher is better)"))
@@ -247,7 +269,7 @@ def training_figure(histories: dict[str, list[dict]], colors: dict | None = None
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="loss", row=1, col=1)
     fig.update_yaxes(title="mIoU (%)", row=1, col=2)
-    return _layout(fig, title, height=420)
+    return layout(fig, title, height=420)
 
 
 def _mean_curve(curves: dict, xkey: str, ykey: str, score: str):
@@ -271,16 +293,19 @@ def _curve_figure(results, class_name, colors, kind: str) -> go.Figure:
     which = "all classes (mean)" if class_name is None else repr(class_name)
     title = (f"How well does each model pick out {which}? ROC curve, higher and further left is better" if roc
              else f"Precision vs recall for {which}: closer to the top right is better")
+    subtitle = ("AUC (in the legend) = area under the curve: 1.0 is perfect, 0.5 is a coin flip." if roc else
+                "AP (in the legend) = average precision, the area under this curve: 1.0 is perfect.")
+    subtitle += " Each class is judged against all the others, pixel by pixel, from the model's probabilities."
     labels, colors = _named(results, colors)
     have = [(r, lab) for r, lab in zip(results, labels) if r.get(kind)]
     if not have:
-        return _empty(title, "No probability curves stored: re-run `segcompare evaluate` (not with --remap)")
+        return empty(title, "No probability curves stored: re-run `segcompare evaluate` (not with --remap)")
     classes = list(have[0][0]["classes"])
     if class_name is not None and class_name not in classes:
         raise UserError(f"unknown class {class_name!r}; valid: {', '.join(map(str, classes))}")
     fig = go.Figure()
     if roc:
-        fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#bbb", dash="dot"),
+        fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color=INK, dash="dot"),
                         name="random guess", hoverinfo="skip")
     for r, lab in have:
         if class_name is None:
@@ -297,7 +322,7 @@ def _curve_figure(results, class_name, colors, kind: str) -> go.Figure:
     names = ("false positive rate", "true positive rate (recall)") if roc else ("recall", "precision")
     fig.update_xaxes(title=names[0], range=[0, 1])
     fig.update_yaxes(title=names[1], range=[0, 1.02])
-    return _layout(fig, title, height=450)
+    return layout(fig, title, subtitle, height=540)  # the legend below takes a row per model
 
 
 def roc_figure(results: list[dict], class_name: str | None = None, colors: dict | None = None) -> go.Figure:
@@ -323,6 +348,6 @@ def per_image_figure(results: list[dict], colors: dict | None = None) -> go.Figu
                         boxpoints="all", jitter=0.4, pointpos=0, boxmean=True, marker=dict(size=4, opacity=0.6),
                         hovertemplate=lab + "<br>%{text}: mIoU %{y:.1f}%<extra></extra>")
     if not fig.data:
-        return _empty(title, "No per-image scores in these results")
+        return empty(title, "No per-image scores in these results")
     fig.update_yaxes(title="mIoU of one image (%)")
-    return _layout(fig, title, height=450, showlegend=False)
+    return layout(fig, title, height=450, showlegend=False)

@@ -14,21 +14,29 @@ import numpy as np
 from .formats.constants import IGNORE_INDEX
 
 IGNORE_COLOR = (128, 128, 128)
-RIGHT, WRONG = (40, 180, 70), (220, 40, 40)
+# Okabe-Ito blue vs vermillion, not green vs red: red/green fall to CIEDE2000 9 under deuteranopia, these
+# keep >= 50 under deuteranopia and protanopia (tests/test_colour_vision.py measures it)
+RIGHT, WRONG = (0, 114, 178), (213, 94, 0)
 # viridis anchors (every 1/8): a perceptually uniform, colour-blind-safe scale for confidence
 VIRIDIS = np.array([[68, 1, 84], [70, 50, 127], [54, 92, 141], [39, 127, 142], [31, 161, 135],
                     [74, 193, 109], [160, 218, 57], [208, 226, 33], [253, 231, 37]], np.float32)
-# disagreement: 1 distinct prediction = all agree (light), more = warmer
-AGREEMENT = np.array([[235, 235, 235], [255, 200, 60], [240, 110, 30], [190, 20, 40], [110, 0, 80]], np.uint8)
+# disagreement: 1 distinct prediction = all agree (near white), more = darker and warmer. Tuned so every
+# pair of levels stays >= 25 apart (CIEDE2000) for normal vision, deuteranopia and protanopia.
+AGREEMENT = np.array([[250, 250, 250], [255, 255, 0], [195, 130, 10], [160, 40, 60], [70, 10, 90]], np.uint8)
+# Okabe & Ito (2008), made to stay distinct for colour-blind viewers (black first: class 0 is usually
+# background), then colours picked greedily to be far (CIEDE2000) from all before them and from the
+# ignore grey under normal vision, deuteranopia and protanopia
+CLASS_COLORS = [(0, 0, 0), (230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
+                (213, 94, 0), (204, 121, 167), (119, 34, 0), (153, 238, 204), (119, 34, 85), (17, 0, 204),
+                (136, 238, 255), (0, 102, 68), (0, 204, 136), (51, 136, 255), (187, 17, 68), (102, 255, 170),
+                (170, 51, 136), (187, 51, 0)]
+# a mid grey border: visible around light swatches on a white page and around dark ones in dark mode
+SWATCH_BORDER = "#888888"
 
 
 def default_palette(num_classes: int) -> np.ndarray:
-    """Distinct colours: a fixed hand-picked start, then golden-ratio hues (stable for any K)."""
-    base = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-            (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128),
-            (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0),
-            (255, 215, 180), (0, 0, 128)]
-    out = list(base[:num_classes])
+    """Distinct colours: colour-blind-safe `CLASS_COLORS` first, then golden-ratio hues (stable for any K)."""
+    out = list(CLASS_COLORS[:num_classes])
     for i in range(len(out), num_classes):
         r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1, 0.65, 0.95)
         out.append((round(r * 255), round(g * 255), round(b * 255)))
@@ -108,7 +116,7 @@ def overlay(image: np.ndarray, mask: np.ndarray, palette, alpha: float = 0.5,
 
 
 def correctness_map(pred: np.ndarray, gt: np.ndarray, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
-    """Green where the prediction matches the ground truth, red where not, grey where ignored."""
+    """RIGHT (blue) where the prediction matches the ground truth, WRONG (vermillion) where not, grey if ignored."""
     out = np.empty((*gt.shape, 3), np.uint8)
     ignored = gt == ignore_index
     out[:] = WRONG
@@ -151,7 +159,8 @@ def _hex(rgb) -> str:
 
 def _swatches(items: list[tuple[str, tuple]], title: str) -> str:
     cells = "".join(
-        f'<span class="sc-legend-item"><span class="sc-swatch" style="background:{_hex(c)}"></span>'
+        f'<span class="sc-legend-item"><span class="sc-swatch" style="background:{_hex(c)};'
+        f'border:1px solid {SWATCH_BORDER}"></span>'
         f"{html.escape(label)}</span>" for label, c in items)
     return (f'<div class="sc-legend"><span class="sc-legend-title">{html.escape(title)}</span>'
             f"{cells}</div>")
@@ -179,4 +188,5 @@ def confidence_legend_html() -> str:
     stops = ", ".join(_hex(c) for c in VIRIDIS)
     return ('<div class="sc-legend"><span class="sc-legend-title">Confidence</span>'
             '<span class="sc-legend-item">unsure <span class="sc-ramp" '
-            f'style="background:linear-gradient(90deg, {stops})"></span> sure</span></div>')
+            f'style="background:linear-gradient(90deg, {stops});border:1px solid {SWATCH_BORDER}"></span> sure'
+            '</span></div>')

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from segcompare import figure_style as style
+from segcompare import figures as figs
 from segcompare import report
 from segcompare.cli import main
 from segcompare.errors import UserError
@@ -174,7 +176,8 @@ def test_confusion_figure_rows_sum_to_one_and_hover_has_counts():
     assert np.array(heat.customdata).tolist() == KNOWN_CM
     assert "%{customdata" in heat.hovertemplate
     assert list(heat.x) == CLASSES and list(heat.y) == CLASSES
-    assert fig.layout.title.text == "Where does FCN (ResNet-18) go wrong? (rows: true class, columns: predicted)"
+    title = fig.layout.title.text.replace("<br>", " ")  # wrapped to fit half-width plots
+    assert title == "Where does FCN (ResNet-18) go wrong? (rows: true class, columns: predicted)"
     counts = report.confusion_figure(res, normalize=False).data[0]
     assert np.array(counts.z).tolist() == KNOWN_CM
 
@@ -249,6 +252,108 @@ def test_training_figure_from_histories():
     assert list(fig.data[1].y) == [1.1, 0.9] and list(fig.data[2].y) == [30.0, 50.0]
     assert fig.data[2].xaxis == "x2"  # mIoU in the right-hand panel
     assert not report.training_figure({"x": []}).data
+
+
+# --- figure styling: dark mode, wrapping, clipping, explained terms ----------------------------------------
+
+def styled_figures() -> dict:
+    """Every figure builder on two models with every optional field, plus an empty figure."""
+    roc = {c: {"fpr": [0, 0.2, 1], "tpr": [0, 0.8, 1], "auc": 0.8} for c in CLASSES}
+    pr = {c: {"precision": [1, 0.6], "recall": [0, 1], "ap": 0.7} for c in CLASSES}
+    rob = {"gaussian_noise": {"1": 0.6, "2": 0.5, "3": 0.4}, "motion_blur": {"1": 0.7, "2": 0.6, "3": 0.3}}
+    results = [make_results("deeplabv3plus_tu-tf_efficientnet_lite0", latency=12.0, robustness=rob, roc=roc, pr=pr),
+               make_results("unetplusplus_efficientnet-b0", 0.9, 1, latency=250.0, robustness=rob, roc=roc, pr=pr)]
+    hist = {"FCN (ResNet-18)": [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1, "val_miou": 0.3}]}
+    return {"confusion": report.confusion_figure(results[0]), "per_class": report.per_class_iou_figure(results),
+            "pareto": report.pareto_figure(results), "robustness": report.robustness_figure(results),
+            "robustness_all": report.robustness_figure(results, "all"), "training": report.training_figure(hist),
+            "roc": report.roc_figure(results), "pr": report.pr_figure(results, "sidewalk"),
+            "per_image": report.per_image_figure(results), "empty": report.pareto_figure([make_results("x")])}
+
+
+@pytest.fixture(scope="module")
+def figures():
+    return styled_figures()
+
+
+def setting(fig, *path):
+    """A layout value as plotly will use it: the figure's own, else its template's."""
+    for layout in (fig.layout, fig.layout.template.layout):
+        value = layout
+        for key in path:
+            value = value[key]
+        if value is not None:
+            return value
+    return None
+
+
+@pytest.mark.parametrize("name", list(styled_figures()))
+def test_figures_are_transparent_with_grey_ink(figures, name):
+    # gr.Plot shows figures as given, on a white page or a near-black dark-mode one
+    fig = figures[name]
+    assert setting(fig, "paper_bgcolor") == setting(fig, "plot_bgcolor") == style.CLEAR
+    assert setting(fig, "font", "color") == setting(fig, "title", "font", "color") == style.INK
+    assert setting(fig, "xaxis", "gridcolor") == setting(fig, "yaxis", "gridcolor") == style.GRID
+    for note in fig.layout.annotations:  # subplot titles and "no data" messages: grey or inheriting it
+        assert note.font.color in (None, style.INK)
+    for trace in fig.data:  # no near-black or near-white lines that vanish on one of the two pages
+        line = getattr(trace, "line", None)
+        assert line is None or line.color not in ("#333", "#bbb", "#999", "white", "black")
+
+
+@pytest.mark.parametrize("name", list(styled_figures()))
+def test_titles_wrap_to_half_width_and_get_room(figures, name):
+    layout = figures[name].layout
+    lines = layout.title.text.split("<br>")
+    longest_word = max(len(w) for w in layout.title.text.replace("<br>", " ").split())
+    assert all(len(line) <= max(style.TITLE_CHARS, longest_word) for line in lines), lines
+    sub = layout.title.subtitle.text.split("<br>") if layout.title.subtitle.text else []
+    assert layout.margin.t >= 21 * len(lines) + 16 * len(sub)  # ~21 px a title line, ~16 a subtitle line
+
+
+@pytest.mark.parametrize("text", ["short", "How well does each model pick out all classes (mean)? ROC curve, higher "
+                                  "and further left is better", "a " * 80 + "unbreakable" * 6])
+def test_fit_title_keeps_every_word_and_is_idempotent(text):
+    fig = style.fit_title(report.per_class_iou_figure([]).update_layout(title_text=text), width=30)
+    once = fig.layout.title.text
+    assert once.replace("<br>", " ").split() == text.split()
+    assert all(len(line) <= 30 or " " not in line for line in once.split("<br>"))
+    assert style.fit_title(fig, width=30).layout.title.text == once
+
+
+@pytest.mark.parametrize("latencies", [[12.0, 250.0, 30.0, 31.0], [10.0, 11.0], [5.0]])
+def test_pareto_names_stay_inside_the_figure(latencies):
+    results = [make_results(m, 0.6 + 0.1 * i, i, latency=lat) for i, (m, lat) in
+               enumerate(zip(["fcn_resnet18", "unet_resnet18", "pspnet_resnet18", "fpn_resnet18"], latencies))]
+    fig = report.pareto_figure(results)
+    points = sorted((t for t in fig.data if t.mode == "markers+text"), key=lambda t: t.x[0])
+    assert len(points) == len(latencies) and all(t.cliponaxis is False for t in points)
+    ys = [t.y[0] for t in points]
+    if len(points) > 1:  # names at the left and right edges point inwards
+        assert points[0].textposition.endswith("right") and points[-1].textposition.endswith("left")
+    for i in range(1, len(points)):  # a name goes away from its faster neighbour: above if higher, else below
+        assert points[i].textposition.split()[0] == ("top" if ys[i] >= ys[i - 1] else "bottom")
+    y_lo, y_hi = fig.layout.yaxis.range
+    assert y_lo <= min(ys) - 4 and y_hi >= max(ys) + 4  # a line of text fits above and below every point
+    x_lo, x_hi = fig.layout.xaxis.range
+    to_axis = np.log10 if fig.layout.xaxis.type == "log" else (lambda v: v)
+    assert x_lo < to_axis(min(latencies)) and x_hi > to_axis(max(latencies))
+
+
+def test_mean_robustness_is_labelled_as_corruptions_not_classes(figures):
+    title = figures["robustness"].layout.title.text.replace("<br>", " ")
+    assert figs.MEAN_OF_CORRUPTIONS in title and "classes" not in title
+    assert "classes" in figs.MEAN_OF_CLASSES and "corruptions" not in figs.MEAN_OF_CLASSES
+
+
+@pytest.mark.parametrize("name, words", [("roc", ["AUC", "area under the curve", "0.5"]),
+                                         ("pr", ["AP", "average precision", "area under"]),
+                                         ("pareto", ["p50", "median"])])
+def test_metric_abbreviations_are_explained_in_the_figure(figures, name, words):
+    layout = figures[name].layout
+    shown = " ".join(str(t) for t in (layout.title.subtitle.text, layout.xaxis.title.text)).replace("<br>", " ")
+    for word in words:
+        assert word in shown, (word, shown)
 
 
 # --- sentences --------------------------------------------------------------------------------------------

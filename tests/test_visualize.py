@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -88,3 +90,20 @@ def test_other_legends():
     assert "Wrong" in viz.correctness_legend_html()
     assert viz.disagreement_legend_html(3).count("sc-swatch") == 3
     assert "linear-gradient" in viz.confidence_legend_html()
+
+
+@pytest.mark.parametrize("legend", [lambda: viz.legend_html(["background", "pet"], [[0, 0, 0], [255, 255, 255]]),
+                                    viz.correctness_legend_html, lambda: viz.disagreement_legend_html(5),
+                                    viz.confidence_legend_html])
+def test_every_swatch_has_a_border_for_dark_and_light_pages(legend):
+    # a black class swatch vanishes on a dark page and the near-white "all agree" one on a white page
+    html = legend()
+    swatches = re.findall(r'class="sc-(?:swatch|ramp)" style="([^"]*)"', html)
+    assert swatches and all(f"border:1px solid {viz.SWATCH_BORDER}" in style for style in swatches)
+
+
+def test_legends_show_the_map_colours():
+    assert viz._hex(viz.RIGHT) in viz.correctness_legend_html() and viz._hex(viz.WRONG) in viz.correctness_legend_html()
+    html = viz.disagreement_legend_html(len(viz.AGREEMENT))
+    assert all(viz._hex(c) in html for c in viz.AGREEMENT)
+    assert "All models agree" in html and f"{len(viz.AGREEMENT)} different answers" in html
