@@ -158,11 +158,11 @@ def load_mask(path, size: tuple[int, int] | None = None) -> np.ndarray:
         raise UserError(f"cannot read mask {path} ({e}); masks are single-channel PNGs") from None
 
 
-PICTURE_KINDS = ("photo", "mask")
+PICTURE_KINDS = ("auto", "photo", "mask")
 JPEG_QUALITY = 90  # with full-resolution colour (no 4:2:0): class edges stay as sharp as in a PNG
 
 
-def save_picture(picture: np.ndarray, folder: str | Path, kind: str = "photo", palette=None) -> str:
+def save_picture(picture: np.ndarray, folder: str | Path, kind: str = "auto", palette=None) -> str:
     """Write a gallery picture as `<content hash>.<jpg|png>` in `folder` (once) and return its path.
 
     `kind="photo"`: a photo, or colours blended over one (overlays, correctness, confidence): JPEG quality
@@ -170,11 +170,14 @@ def save_picture(picture: np.ndarray, folder: str | Path, kind: str = "photo", p
     no visible difference (mean error ~1.5 levels of 255). `kind="mask"`: flat class colours (masks, the
     disagreement map), lossless: a label map [H, W] with `palette` (RGB rows, index = class), or RGB with at
     most 256 colours, becomes a palette PNG (~5 ms for 1024x1024); RGB with more colours a plain PNG.
+    `kind="auto"`: a mask if it has at most 256 colours (flat colours never pass through JPEG), else a photo.
     """
     if kind not in PICTURE_KINDS:
         raise UserError(f"unknown picture kind {kind!r}; choose one of {', '.join(PICTURE_KINDS)}")
     buf = io.BytesIO()
     picture = np.ascontiguousarray(picture)
+    if kind == "auto":
+        kind = "mask" if picture.ndim == 2 or Image.fromarray(picture).getcolors(256) else "photo"
     if kind == "photo":
         Image.fromarray(picture).save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=0)
     else:
