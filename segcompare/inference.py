@@ -117,11 +117,12 @@ def prepare(image: np.ndarray, config: dict) -> torch.Tensor:
     return ((x - mean) / std).unsqueeze(0).contiguous()
 
 
-def run_model(model, config: dict, image: np.ndarray) -> Prediction:
-    """One forward pass on one image -> Prediction at the image's size (`model`: a module or a Backend)."""
+def run_model(model, config: dict, image: np.ndarray, x: torch.Tensor | None = None) -> Prediction:
+    """One forward pass on one image -> Prediction at the image's size (`model`: a module or a Backend;
+    `x`: `prepare(image, config)` when the caller has it already)."""
     import torch
 
-    x = prepare(image, config)
+    x = prepare(image, config) if x is None else x
     with torch.inference_mode():
         t = time.perf_counter()
         logits = model(x)
@@ -310,13 +311,17 @@ class Predictor:
         return {name: {"kinds": {"x".join(map(str, k)): v for k, v in getattr(f, "kinds", {}).items()},
                        "reasons": dict(getattr(f, "reasons", {}))} for name, f in self._forwards.items()}
 
-    def _submit(self, name: str, image: np.ndarray):
-        """Start one forward: on the parallel pool when it runs on ONNX Runtime, else on the torch thread."""
+    def _submit(self, name: str, image: np.ndarray, inputs: dict):
+        """Start one forward: on the parallel pool when it runs on ONNX Runtime, else on the torch thread.
+        Models that prepare an image alike (size, mean, std) share one input (`inputs`, by that key)."""
         _, config = self.model(name)
         forward = self._forwards[name]
         shape = (1, 3, *model_input_size(image.shape[:2], config.get("input_size")))
+        key = (shape, tuple(config.get("mean") or ()), tuple(config.get("std") or ()))
+        if key not in inputs:
+            inputs[key] = prepare(image, config)
         onnx = self._pool is not None and getattr(forward, "kind", lambda _: None)(shape) == "onnx"
-        return (self._pool if onnx else self._runner).submit(run_model, forward, config, image)
+        return (self._pool if onnx else self._runner).submit(run_model, forward, config, image, inputs[key])
 
     def predict(self, image: np.ndarray, names: list[str] | None = None, key: str | None = None
                 ) -> dict[str, Prediction]:
@@ -324,7 +329,8 @@ class Predictor:
         key = key or image_key(image)
         names = names or self.names
         out = {name: self.cache.get((key, image.shape[:2], name)) for name in names}
-        running = {name: self._submit(name, image) for name, hit in out.items() if hit is None}
+        inputs: dict = {}
+        running = {name: self._submit(name, image, inputs) for name, hit in out.items() if hit is None}
         for name, job in running.items():
             out[name] = job.result()
             self.cache.put((key, image.shape[:2], name), out[name])

@@ -183,7 +183,10 @@ def test_save_picture_photos_are_jpegs_that_look_the_same(tmp_path):
         assert im.format == "JPEG" and path.endswith(".jpg")
         error = np.abs(np.asarray(im).astype(int) - overlay).mean()
     assert error < 3  # of 255 levels: invisible
-    with pytest.raises(UserError, match="unknown picture kind 'gif'; choose one of photo, mask"):
+    assert save_picture(overlay, tmp_path) == path  # "auto": many colours are a photo
+    flat = viz.colorize(blocky_labels(), viz.default_palette(5))
+    assert save_picture(flat, tmp_path).endswith(".png")  # and few are a mask, never a JPEG
+    with pytest.raises(UserError, match="unknown picture kind 'gif'; choose one of auto, photo, mask"):
         save_picture(overlay, tmp_path, kind="gif")
     with pytest.raises(UserError, match="palette"):
         save_picture(blocky_labels(), tmp_path, kind="mask")
