@@ -126,13 +126,14 @@ def photo_at(image: np.ndarray, side: int) -> np.ndarray:
 
 
 def variants(image: np.ndarray, n: int, folder: Path) -> list[Path]:
-    """n copies of the picture, each with one pixel changed (a new content hash, the same work)."""
+    """n copies of the photo as JPEG files (what phones upload), each with one pixel changed (a new content
+    hash, the same work)."""
     paths = []
     for i in range(n):
         v = image.copy()
-        v[0, 0] = (i * 37 % 256, i * 11 % 256, 255 - i % 256)
-        paths.append(folder / f"variant_{image.shape[1]}_{i}.png")
-        Image.fromarray(v).save(paths[-1])
+        v[:8, :8] = (i * 37 % 256, i * 11 % 256, 255 - i % 256)
+        paths.append(folder / f"variant_{image.shape[1]}_{i}.jpg")
+        Image.fromarray(v).save(paths[-1], quality=95)
     return paths
 
 
@@ -162,8 +163,9 @@ class HttpApi:
 
     def upload(self, path: Path) -> str:
         boundary = uuid.uuid4().hex
+        kind = "jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
         body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
-                f"Content-Type: image/png\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+                f"Content-Type: image/{kind}\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
         return self._json("POST", "/gradio_api/upload", body, f"multipart/form-data; boundary={boundary}")[0]
 
     def compare(self, picture: Path, task: str) -> list:
