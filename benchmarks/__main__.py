@@ -237,11 +237,11 @@ def others(r: dict, row: dict) -> str:
 def app_why(app: dict) -> str:
     if "e2e_ms" not in app:
         return ""
-    fixed = app["e2e_ms"] - app["server_ms"]
     return (f"the server runs the models on ONNX Runtime, two at a time ({app['server_ms']:.0f} ms of forwards, "
-            f"summed); the other {fixed:.0f} ms are the request itself (upload, Gradio's queue and event stream, "
-            "decode, softmax and upsampling, one PNG overlay per model). Through gradio_client the same call "
-            f"takes {app.get('client_ms', float('nan')):.0f} ms: its event-stream reader sleeps 50 ms between polls")
+            "summed: more than the request's own time, as two run at once); around them the request itself (upload, "
+            "Gradio's queue and event stream, decode, a class map per model at display size without upsampling "
+            "every logit, one JPEG overlay per model). Through gradio_client the same call takes "
+            f"{app.get('client_ms', float('nan')):.0f} ms: its event-stream reader sleeps 50 ms between polls")
 
 
 def md_table(header: list[str], rows: list[list]) -> str:
