@@ -55,13 +55,26 @@ class Prediction:
     input_size: tuple[int, int]  # (h, w) the model actually saw
     logits: torch.Tensor | None = field(default=None, repr=False)  # float32 [K, h, w] at the model's size
     _confidence: np.ndarray | None = field(default=None, repr=False)
+    torch_thread: ThreadPoolExecutor | None = field(default=None, repr=False)  # where torch may run (Predictor)
 
     @property
     def confidence(self) -> np.ndarray:
-        """float16 [H, W] max softmax probability of the upsampled logits, computed on first use."""
+        """float16 [H, W] max softmax probability of the upsampled logits, computed on first use (on the
+        Predictor's torch thread: torch called from a server's short-lived threads aborts the process at exit)."""
         if self._confidence is None:
-            self._confidence = softmax_max(self.logits, self.mask.shape)[1]
+            run = self.torch_thread.submit if self.torch_thread else lambda f, *a: _Done(f(*a))
+            self._confidence = run(softmax_max, self.logits, self.mask.shape).result()[1]
         return self._confidence
+
+
+class _Done:
+    """An already computed result, with a Future's `result()`."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
 
 
 class LRU:
@@ -318,8 +331,8 @@ class Predictor:
         forward = self._forwards[name]
         shape = (1, 3, *model_input_size(image.shape[:2], config.get("input_size")))
         key = (shape, tuple(config.get("mean") or ()), tuple(config.get("std") or ()))
-        if key not in inputs:
-            inputs[key] = prepare(image, config)
+        if key not in inputs:  # on the torch thread, as every torch op of the Predictor (see Prediction)
+            inputs[key] = self._runner.submit(prepare, image, config).result()
         onnx = self._pool is not None and getattr(forward, "kind", lambda _: None)(shape) == "onnx"
         return (self._pool if onnx else self._runner).submit(run_model, forward, config, image, inputs[key])
 
@@ -333,5 +346,6 @@ class Predictor:
         running = {name: self._submit(name, image, inputs) for name, hit in out.items() if hit is None}
         for name, job in running.items():
             out[name] = job.result()
+            out[name].torch_thread = self._runner
             self.cache.put((key, image.shape[:2], name), out[name])
         return out
