@@ -32,7 +32,7 @@ from segcompare import visualize as viz
 from segcompare.catalog import Catalog, Sample, Task, discover
 from segcompare.errors import UserError
 from segcompare.files import remove_older
-from segcompare.images import MAX_PIXELS, fit_within, image_key, load_image, load_mask, save_png
+from segcompare.images import MAX_PIXELS, fit_within, image_key, load_image, load_mask, save_picture
 from segcompare.inference import LRU, Predictor
 
 ROOT = Path(__file__).resolve().parent
@@ -160,7 +160,7 @@ class App:
 
     def files(self, items: list[tuple[np.ndarray, str]]) -> list[tuple[str, str]]:
         """(picture, caption) pairs -> (PNG path, caption) pairs for a gallery."""
-        paths = list(self._encoder.map(lambda item: save_png(item[0], self.png_dir), items))
+        paths = list(self._encoder.map(lambda item: save_picture(item[0], self.png_dir), items))
         # A Space runs for weeks: drop pictures nobody has been shown for an hour, every 10 minutes at most.
         # (Not Gradio's delete_cache: that also deletes uploads, which are shared by content between servers.)
         if time.monotonic() - self._pruned > PRUNE_EVERY_S:

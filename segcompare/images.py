@@ -158,20 +158,67 @@ def load_mask(path, size: tuple[int, int] | None = None) -> np.ndarray:
         raise UserError(f"cannot read mask {path} ({e}); masks are single-channel PNGs") from None
 
 
-def save_png(rgb: np.ndarray, folder: str | Path) -> str:
-    """Write a picture as `<content hash>.png` in `folder` (once) and return its path.
+PICTURE_KINDS = ("auto", "photo", "mask")
+JPEG_QUALITY = 90  # with full-resolution colour (no 4:2:0): class edges stay as sharp as in a PNG
 
-    zlib level 1: ~15% faster than Pillow's default on photo overlays for files ~6% larger (lossless
-    either way; the time goes into Pillow's per-row filter search, not zlib). Named by content, so a picture
-    shown again (another session, the same view) reuses its file; written to a temporary name first,
-    so a reader never sees half a file (not `files.atomic_write_bytes`: a cache picture needs no fsync on
-    the request path, and its folder is pruned as a whole). Pillow releases the GIL while encoding, so
-    threads can share it.
+
+def save_picture(picture: np.ndarray, folder: str | Path, kind: str = "auto", palette=None) -> str:
+    """Write a gallery picture as `<content hash>.<jpg|png>` in `folder` (once) and return its path.
+
+    `kind="photo"`: a photo, or colours blended over one (overlays, correctness, confidence): JPEG quality
+    90 without chroma subsampling, ~8 ms for 1024x1024 against ~100 ms for a PNG, a fifth of its size and
+    no visible difference (mean error ~1.5 levels of 255). `kind="mask"`: flat class colours (masks, the
+    disagreement map), lossless: a label map [H, W] with `palette` (RGB rows, index = class), or RGB with at
+    most 256 colours, becomes a palette PNG (~5 ms for 1024x1024); RGB with more colours a plain PNG.
+    `kind="auto"`: a mask if it has at most 256 colours (flat colours never pass through JPEG), else a photo.
+    """
+    if kind not in PICTURE_KINDS:
+        raise UserError(f"unknown picture kind {kind!r}; choose one of {', '.join(PICTURE_KINDS)}")
+    buf = io.BytesIO()
+    picture = np.ascontiguousarray(picture)
+    if kind == "auto":
+        kind = "mask" if picture.ndim == 2 or Image.fromarray(picture).getcolors(256) else "photo"
+    if kind == "photo":
+        Image.fromarray(picture).save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=0)
+    else:
+        _palette_image(picture, palette).save(buf, "PNG", compress_level=1)
+    return _write_once(buf.getvalue(), folder, "jpg" if kind == "photo" else "png")
+
+
+def _palette_image(picture: np.ndarray, palette) -> Image.Image:
+    """A label map + palette, or an RGB picture of few colours, as a P-mode image (same pixels)."""
+    if picture.ndim == 2:
+        if palette is None:
+            raise UserError("a label map needs its palette to be saved as a mask picture; pass palette=")
+        im = Image.fromarray(picture.astype(np.uint8, copy=False), "P")
+        im.putpalette(np.asarray(palette, np.uint8).reshape(-1, 3)[:256].tobytes())
+        return im
+    im = Image.fromarray(picture)
+    colors = im.getcolors(256)  # None when there are more
+    if colors is None:
+        return im
+    table = Image.new("P", (1, 1))
+    table.putpalette(b"".join(bytes(c[:3]) for _, c in colors))
+    return im.convert("RGB").quantize(palette=table, dither=Image.Dither.NONE)  # every colour is in it: exact
+
+
+def save_png(rgb: np.ndarray, folder: str | Path) -> str:
+    """Write a picture as a lossless RGB `<content hash>.png` in `folder` (once) and return its path.
+
+    zlib level 1: ~15% faster than Pillow's default on photo overlays for files ~6% larger (the time goes
+    into Pillow's per-row filter search, not zlib). For the app's galleries `save_picture` is ~10x faster.
     """
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb)).save(buf, "PNG", compress_level=1)
-    data = buf.getvalue()
-    path = Path(folder) / f"{hashlib.blake2b(data, digest_size=16).hexdigest()}.png"
+    return _write_once(buf.getvalue(), folder, "png")
+
+
+def _write_once(data: bytes, folder: str | Path, ext: str) -> str:
+    """`<content hash>.<ext>` in `folder`: named by content, so a picture shown again (another session, the
+    same view) reuses its file; written to a temporary name first, so a reader never sees half a file (not
+    `files.atomic_write_bytes`: a cache picture needs no fsync on the request path, and its folder is
+    pruned as a whole). Pillow releases the GIL while encoding, so threads can share the work."""
+    path = Path(folder) / f"{hashlib.blake2b(data, digest_size=16).hexdigest()}.{ext}"
     if path.exists():
         os.utime(path)  # shown again: young again for the server's cache cleanup
     else:

@@ -63,7 +63,7 @@ def _lut(palette: np.ndarray, ignore_color=IGNORE_COLOR) -> np.ndarray:
 def colorize(mask: np.ndarray, palette, ignore_color=IGNORE_COLOR) -> np.ndarray:
     """Label mask uint8 [H, W] -> RGB uint8 [H, W, 3]."""
     palette = np.asarray(palette, np.uint8).reshape(-1, 3)
-    return _lut(palette, ignore_color)[np.asarray(mask, np.uint8)]
+    return np.take(_lut(palette, ignore_color), np.asarray(mask, np.uint8), axis=0)  # take: ~3x faster than [ ]
 
 
 def _weight(alpha: float) -> int:
@@ -107,7 +107,7 @@ def overlay(image: np.ndarray, mask: np.ndarray, palette, alpha: float = 0.5,
     """Class colours over the image at opacity `alpha`; ignored pixels show the image untouched."""
     a, mask = _weight(alpha), np.asarray(mask, np.uint8)
     lut = _preweight(_lut(np.asarray(palette, np.uint8).reshape(-1, 3)), a)  # 256 entries, not every pixel
-    out = _mix(image, lut[mask], a)
+    out = _mix(image, np.take(lut, mask, axis=0), a)
     if 0 <= ignore_index < 256:
         ignored = mask == ignore_index
         if ignored.any():
@@ -117,29 +117,37 @@ def overlay(image: np.ndarray, mask: np.ndarray, palette, alpha: float = 0.5,
 
 def correctness_map(pred: np.ndarray, gt: np.ndarray, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """RIGHT (blue) where the prediction matches the ground truth, WRONG (vermillion) where not, grey if ignored."""
-    out = np.empty((*gt.shape, 3), np.uint8)
-    ignored = gt == ignore_index
-    out[:] = WRONG
-    out[(pred == gt) & ~ignored] = RIGHT
-    out[ignored] = IGNORE_COLOR
-    return out
+    code = (np.asarray(pred) == gt).view(np.uint8)  # 0 wrong, 1 right, 2 ignored: one lookup per pixel
+    code = np.where(np.asarray(gt) == ignore_index, np.uint8(2), code)
+    return np.take(np.array([WRONG, RIGHT, IGNORE_COLOR], np.uint8), code, axis=0)
 
 
 def distinct_predictions(preds: list[np.ndarray]) -> np.ndarray:
     """Number of distinct labels the models predict at each pixel (1 = all agree), uint8 [H, W]."""
-    stack = np.stack([np.asarray(p) for p in preds]).astype(np.int16)
-    srt = np.sort(stack, axis=0)
-    return (1 + (np.diff(srt, axis=0) != 0).sum(0)).astype(np.uint8)
+    preds = [np.asarray(p) for p in preds]
+    # a prediction is new where it equals none before it: m(m-1)/2 comparisons beat a sort along the models
+    count = np.ones(preds[0].shape, np.uint8)
+    for i in range(1, len(preds)):
+        seen = preds[i] == preds[0]
+        for j in range(1, i):
+            seen |= preds[i] == preds[j]
+        count += ~seen
+    return count
 
 
 def disagreement_map(preds: list[np.ndarray]) -> np.ndarray:
     """RGB [H, W, 3]: light grey where all models agree, warmer with more distinct predictions."""
     n = distinct_predictions(preds)
-    return AGREEMENT[np.clip(n, 1, len(AGREEMENT)) - 1]
+    return np.take(AGREEMENT, np.minimum(n, len(AGREEMENT)) - 1, axis=0)
 
 
 def confidence_map(conf: np.ndarray) -> np.ndarray:
     """Max-softmax confidence [H, W] in [0, 1] -> viridis RGB (dark purple = unsure, yellow = sure)."""
+    conf = np.asarray(conf)
+    if conf.dtype == np.float16 and conf.size > 65536:  # the app's: every float16 value coloured once, looked up
+        with np.errstate(invalid="ignore"):  # the table holds NaN and inf too
+            table = confidence_map(np.arange(65536, dtype=np.uint16).view(np.float16))
+        return np.take(table, conf.view(np.uint16), axis=0)
     x = np.clip(np.nan_to_num(np.asarray(conf, np.float32)), 0, 1) * (len(VIRIDIS) - 1)
     lo = np.floor(x).astype(np.int64)
     hi = np.minimum(lo + 1, len(VIRIDIS) - 1)

@@ -47,7 +47,7 @@ def test_compare_a_test_sample(client, server, project, task, sample):
     assert len(gallery) == len(t.models)
     for item, m in zip(gallery, t.models):
         im = opened(item)
-        assert im.format == "PNG" and im.size == size and im.mode == "RGB"
+        assert im.format in ("PNG", "JPEG") and im.size == size and im.mode in ("RGB", "P")  # masks: palette PNGs
         assert item["caption"].startswith(f"{m.label} — ") and " ms — mIoU " in item["caption"]
     assert table["headers"] == ["Model", "Inference (ms)", "Image mIoU (%)"]
     assert [row[0] for row in table["data"]] == [m.label for m in t.models]
@@ -58,7 +58,7 @@ def test_compare_a_test_sample(client, server, project, task, sample):
     reference, legend, status = client.predict(api_name="/compare_details")
     assert [r["caption"] for r in reference] == [f"Test sample {sample}", "Ground truth (the right answer)",
                                                  "Where the models disagree"]
-    assert all(opened(r).size == size and opened(r).format == "PNG" for r in reference)
+    assert all(opened(r).size == size and opened(r).format in ("PNG", "JPEG") for r in reference)
     assert legend.count('class="sc-swatch"') >= len(t.classes)
     assert all(c.replace("_", " ").capitalize() in legend for c in t.classes)
     assert sample in status
@@ -70,26 +70,27 @@ def test_mask_view_uses_the_task_palette_and_keeps_the_model_outputs(client, pro
     gallery, reference, legend = client.predict("Mask", 0.5, api_name="/view")
     palette = {tuple(c) for c in [[0, 0, 0], [230, 150, 40], [250, 250, 250]]}
     for item in gallery:
-        colours = {tuple(c) for c in np.asarray(opened(item)).reshape(-1, 3)}
+        colours = {tuple(c) for c in np.asarray(opened(item).convert("RGB")).reshape(-1, 3)}
         assert colours <= palette
     # same cached predictions: the inference times in the captions do not change
     assert [g["caption"] for g in gallery] == [g["caption"] for g in first]
     overlay, _, _ = client.predict("Overlay", 0.0, api_name="/opacity")
     plain = np.asarray(Image.open(path).convert("RGB"))
-    assert all(np.array_equal(np.asarray(opened(item)), plain) for item in overlay)  # opacity 0 = the photo
+    # opacity 0 = the photo (as a JPEG: ~5 levels off on average on this photo of pure noise; colour is ~100)
+    assert all(np.abs(np.asarray(opened(item).convert("RGB")).astype(int) - plain).mean() < 8 for item in overlay)
 
 
 def test_gallery_pictures_are_png_files_of_this_server_and_stale_ones_are_pruned(client, server, project):
     app = server[1].segcompare
     client.predict(handle_file(str(project / "samples" / "pets" / "cat_001.png")), "pets", api_name="/compare")
-    shown = set(app.png_dir.glob("*.png"))
+    shown = set(app.png_dir.glob("*.*"))
     assert len(shown) >= len(task_of(server, "pets").models)
     stale = app.png_dir / f"{'0' * 32}.png"
     stale.write_bytes(b"shown two hours ago")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     app._pruned -= 3600  # as if the last sweep was long ago
     client.predict("Mask", 0.5, api_name="/view")
-    assert not stale.exists() and shown <= set(app.png_dir.glob("*.png"))
+    assert not stale.exists() and shown <= set(app.png_dir.glob("*.*"))
 
 
 def test_confidence_and_correctness_views(client, project):

@@ -12,9 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
+from segcompare import visualize as viz
 from segcompare.errors import UserError
-from segcompare.images import fit_within, image_key, load_image, load_mask, save_png
-from segcompare.inference import LRU, Predictor, model_input_size, prepare, run_model
+from segcompare.images import fit_within, image_key, load_image, load_mask, save_picture, save_png
+from segcompare.inference import LRU, Predictor, class_map, model_input_size, prepare, run_model, softmax_max
 
 pytest_plugins = ["conftest_app"]
 
@@ -149,7 +150,89 @@ def test_save_png_is_lossless_named_by_content_and_written_once(tmp_path):
     assert sorted(str(p) for p in folder.iterdir()) == sorted([path, other_path])  # no temporary files left
 
 
+def blocky_labels(shape=(60, 80), k=5, seed=0) -> np.ndarray:
+    """A mask as a model draws one: regions of classes (8x8 blocks, one cell ignored)."""
+    blocks = np.random.default_rng(seed).integers(0, k, (shape[0] // 8 + 1, shape[1] // 8 + 1)).astype(np.uint8)
+    labels = np.kron(blocks, np.ones((8, 8), np.uint8))[: shape[0], : shape[1]].copy()
+    labels[:8, :8] = 255
+    return labels
+
+
+@pytest.mark.parametrize("source", ["labels", "rgb", "disagreement", "many colours"])
+def test_save_picture_masks_are_lossless_palette_pngs(tmp_path, source):
+    labels, palette = blocky_labels(), viz.default_palette(5)
+    rgb = viz.colorize(labels, palette)
+    picture, pal = {"labels": (labels, viz.colorize(np.arange(256, dtype=np.uint8), palette)),
+                    "rgb": (rgb, None), "disagreement": (viz.disagreement_map([labels, labels[::-1]]), None),
+                    "many colours": (np.random.default_rng(1).integers(0, 255, (20, 30, 3), dtype=np.uint8), None)
+                    }[source]
+    expected = rgb if source == "labels" else picture
+    path = save_picture(picture, tmp_path, kind="mask", palette=pal)
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.mode == ("RGB" if source == "many colours" else "P")
+        assert np.array_equal(np.asarray(im.convert("RGB")), expected)
+    assert save_picture(picture.copy(), tmp_path, kind="mask", palette=pal) == path  # named by content
+
+
+def test_save_picture_photos_are_jpegs_that_look_the_same(tmp_path):
+    yy, xx = np.mgrid[:96, :128]
+    photo = np.stack([xx * 2, yy * 2, (xx + yy)], -1).astype(np.uint8)
+    overlay = viz.overlay(photo, blocky_labels((96, 128)), viz.default_palette(5), 0.55)
+    path = save_picture(overlay, tmp_path, kind="photo")
+    with Image.open(path) as im:
+        assert im.format == "JPEG" and path.endswith(".jpg")
+        error = np.abs(np.asarray(im).astype(int) - overlay).mean()
+    assert error < 3  # of 255 levels: invisible
+    assert save_picture(overlay, tmp_path) == path  # "auto": many colours are a photo
+    flat = viz.colorize(blocky_labels(), viz.default_palette(5))
+    assert save_picture(flat, tmp_path).endswith(".png")  # and few are a mask, never a JPEG
+    with pytest.raises(UserError, match="unknown picture kind 'gif'; choose one of auto, photo, mask"):
+        save_picture(overlay, tmp_path, kind="gif")
+    with pytest.raises(UserError, match="palette"):
+        save_picture(blocky_labels(), tmp_path, kind="mask")
+
+
 # --- inference ---------------------------------------------------------------------------------------------
+
+def reference_rendering(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """How the app drew masks before the fast path: every logit upsampled to the shown size, softmax, max."""
+    up = torch.nn.functional.interpolate(logits[None].float(), size=size, mode="bilinear", align_corners=False)
+    return up.softmax(1).max(1)[1][0].to(torch.uint8).numpy()
+
+
+def model_like_logits(k: int, h: int, w: int, seed: int, ties: bool) -> torch.Tensor:
+    """Smooth class fields with a little pixel noise (as a segmentation head gives), optionally with two
+    classes exactly equal over a region and a flat patch where every class ties."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.randn(1, k, max(2, h // 12), max(2, w // 12), generator=g) * 6
+    logits = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)[0]
+    logits = logits + 0.2 * torch.randn(k, h, w, generator=g)
+    if ties and k > 1:
+        logits[1, : h // 2] = logits[0, : h // 2]
+        logits[:, h // 2:, : w // 3] = 1.5
+    return logits.contiguous()
+
+
+@pytest.mark.parametrize("k,hw,size", [(3, (64, 64), (240, 240)), (11, (60, 80), (512, 683)),
+                                       (11, (60, 80), (45, 61)), (5, (33, 47), (100, 61)), (2, (40, 40), (40, 40)),
+                                       (4, (64, 85), (30, 40)), (1, (16, 16), (50, 50)), (3, (7, 5), (1000, 3))])
+@pytest.mark.parametrize("ties", [False, True])
+def test_class_map_gives_the_same_class_at_every_pixel_as_the_reference(k, hw, size, ties):
+    for seed in range(3):
+        logits = model_like_logits(k, *hw, seed, ties)
+        fast = class_map(logits, size)
+        assert fast.shape == size and fast.dtype == np.uint8
+        assert np.array_equal(fast, reference_rendering(logits, size)), (seed, int((fast != reference_rendering(
+            logits, size)).sum()))
+
+
+def test_confidence_is_computed_only_when_asked_and_is_the_reference_max_softmax():
+    image = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    pred = run_model(RedIsClassOne(), {"input_size": [10, 10]}, image)
+    assert pred._confidence is None  # a plain Compare never pays for it
+    up = torch.nn.functional.interpolate(pred.logits[None], size=(30, 40), mode="bilinear", align_corners=False)
+    assert np.array_equal(pred.confidence, up.softmax(1).max(1)[0][0].to(torch.float16).numpy())
+    assert np.array_equal(softmax_max(pred.logits, (30, 40))[0], pred.mask)
 
 @pytest.mark.parametrize("hw,size,out", [((480, 640), [64, 64], (64, 85)), ((640, 480), [64, 96], (85, 64)),
                                          ((32, 32), [64, 64], (64, 64)), ((100, 2000), [64, 64], (6, 128)),
