@@ -82,6 +82,7 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
             task = gr.Dropdown([t.name for t in catalog.tasks], value=first.name if first else None,
                                label="Task", interactive=len(catalog.tasks) > 1, allow_custom_value=True,
                                elem_id="sc-task", scale=0, min_width=160)
+        gr.Markdown(header(catalog, sources), elem_id="sc-header")
         verdict = gr.Markdown(elem_id="sc-verdict", container=True)
         with gr.Row(elem_id="sc-constraints"):
             top = v.latency_range(first) if first else 1000.0
@@ -104,13 +105,13 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
             with gr.Row():
                 view = gr.Radio(v.VIEWS, value="Overlay", label="Show", info=v.VIEW_HELP, scale=3, elem_id="sc-view")
                 opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Colour opacity", scale=1, elem_id="sc-opacity")
-            classes = gr.CheckboxGroup(first.classes if first else [], value=first.classes if first else [],
-                                       label="Classes to show (untick to hide one in every picture)",
+            classes = gr.CheckboxGroup(first.classes if first else [], value=[],
+                                       label="Hide classes (tick one to hide it in every picture)",
                                        elem_id="sc-classes")
             legend = gr.HTML("", elem_id="sc-legend")
             reference = gr.Gallery(label="The picture, the right answer and where the models disagree", columns=3,
                                    height="auto", object_fit="contain", allow_preview=False, elem_id="sc-reference")
-            gallery = gr.Gallery(label="What each model sees (best test mIoU first)", columns=3, height="auto",
+            gallery = gr.Gallery(label="What each model sees (best test mIoU first)", columns=v.task_columns(first), height="auto",
                                  object_fit="contain", allow_preview=False, elem_id="sc-results")
             table = gr.Dataframe(label="Time and score on this picture", interactive=False, wrap=True,
                                  elem_id="sc-table")
@@ -167,9 +168,8 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
                 roc, pr = gr.Plot(label="ROC curves"), gr.Plot(label="Precision-recall curves")
 
         # --- events ------------------------------------------------------------------------------------
-        def hidden_of(t, shown) -> set[int]:
-            shown = shown if isinstance(shown, list) else []
-            return {i for i, c in enumerate(t.classes) if c not in shown}
+        def hidden_of(t, hide) -> set[int]:
+            return {t.classes.index(check_choice(c, t.classes, "class")) for c in (hide or [])}
 
         def look(st, view_name, alpha, shown, req):
             c = service.comparison(req.session_hash, st)
@@ -177,8 +177,7 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
                     hidden_of(c.task, shown))
 
         def results_out(c, items):
-            aspect = c.shown.image.shape[1] / c.shown.image.shape[0]
-            return gr.Gallery(service.pictures(items), columns=v.grid_columns(len(items), aspect)), v.score_table(c)
+            return service.pictures(items), v.score_table(c)
 
         def comparing(start, req, progress, args):
             st = start(req.session_hash, *args, progress=lambda f, text: progress(f, desc=text))
@@ -203,33 +202,42 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
             return comparing(service.compare_named, req, progress, (t, name))
 
         @friendly
-        def on_render(st, view_name, alpha, shown, a, b, req: gr.Request):
+        def on_render(st, view_name, alpha, hide, req: gr.Request):
             if not st:
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            c, view_name, alpha, hidden = look(st, view_name, alpha, shown, req)
-            models, table_df = results_out(c, v.model_pictures(c, view_name, alpha, hidden))
-            pair = v.slider_pair(c, check_choice(a, v.slider_choices(c.task), "slider picture"),
-                                 check_choice(b, v.slider_choices(c.task), "slider picture"), view_name, alpha, hidden)
-            return (models, service.pictures(v.reference_pictures(c, view_name, alpha, hidden)),
-                    v.legend(c, view_name), v.status_text(c), tuple(p for p, _ in service.pictures(
-                        [(pair[0], ""), (pair[1], "")])))
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            c, view_name, alpha, hidden = look(st, view_name, alpha, hide, req)
+            return (service.pictures(v.model_pictures(c, view_name, alpha, hidden)),
+                    service.pictures(v.reference_pictures(c, view_name, alpha, hidden)),
+                    v.legend(c, view_name), v.status_text(c))
 
-        render_io = ([state, view, opacity, classes, left, right], [gallery, reference, legend, status, slider])
+        @friendly
+        def on_slider(st, view_name, alpha, hide, a, b, req: gr.Request):
+            if not st:
+                return gr.skip()
+            c, view_name, alpha, hidden = look(st, view_name, alpha, hide, req)
+            choices = v.slider_choices(c.task)
+            pair = v.slider_pair(c, check_choice(a, choices, "slider picture"),
+                                 check_choice(b, choices, "slider picture"), view_name, alpha, hidden)
+            return tuple(path for path, _ in service.pictures([(pair[0], ""), (pair[1], "")]))
+
+        render_io = ([state, view, opacity, classes], [gallery, reference, legend, status])
+        slider_io = ([state, view, opacity, classes, left, right], [slider])
         pick_out = [gallery, table, state]
         run.click(on_compare, [image, task], pick_out, api_name="compare", preprocess=False,
-                  concurrency_limit=1).success(on_render, *render_io, api_name="compare_details")
+                  concurrency_limit=1).success(
+            on_render, *render_io, api_name="compare_details").success(on_slider, *slider_io, api_name="slider_details")
         image.upload(on_compare, [image, task], pick_out, preprocess=False, concurrency_limit=1,
-                     api_visibility="private").success(on_render, *render_io, api_visibility="private")
+                     api_visibility="private").success(on_render, *render_io, api_visibility="private").success(
+            on_slider, *slider_io, api_visibility="private")
         for source, fn in ((samples, on_pick), (disagree, on_evidence_pick), (loses, on_evidence_pick)):
             source.select(fn, [task], pick_out, concurrency_limit=1, api_visibility="private").success(
-                on_render, *render_io, api_visibility="private")
+                on_render, *render_io, api_visibility="private").success(on_slider, *slider_io, api_visibility="private")
         sample_name, api_pick = gr.Textbox(visible=False), gr.Button(visible=False)
         api_pick.click(on_pick_named, [task, sample_name], pick_out, api_name="pick_sample").success(
-            on_render, *render_io, api_visibility="private")
-        view.input(on_render, *render_io, api_name="view")
-        opacity.release(on_render, *render_io, api_name="opacity")
-        classes.input(on_render, *render_io, api_name="classes")
-        gr.on([left.input, right.input], on_render, *render_io, api_name="slider")
+            on_render, *render_io, api_visibility="private").success(on_slider, *slider_io, api_visibility="private")
+        for trigger, name in ((view.input, "view"), (opacity.release, "opacity"), (classes.input, "classes")):
+            trigger(on_render, *render_io, api_name=name).success(on_slider, *slider_io, api_visibility="private")
+        gr.on([left.input, right.input], on_slider, *slider_io, api_name="slider")
 
         @friendly
         def on_recommend(t, ms, cpu_only):
@@ -244,8 +252,8 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
         def on_task(t):
             t = task_of(t)
             names, top = [m.label for m in t.models], v.latency_range(t)
-            return (v.sample_items(t), None, [], [], None, "", None,
-                    gr.update(choices=t.classes, value=t.classes), gr.update(maximum=top, value=top),
+            return (v.sample_items(t), None, gr.update(value=[], columns=v.task_columns(t)), [], None, "", None,
+                    gr.update(choices=t.classes, value=[]), gr.update(maximum=top, value=top),
                     gr.update(choices=v.slider_choices(t), value=v.PHOTO),
                     gr.update(choices=v.slider_choices(t), value=names[0] if names else None),
                     gr.update(choices=names, value=names[0] if names else None),
@@ -310,7 +318,11 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
         timer = gr.Timer(1.0)
         timer.tick(lambda t: (service.loading_status(t), gr.Timer(active=bool(service.loading_status(t)))),
                    [task], [loading, timer], api_name="loading", show_progress="hidden")
-        gr.api(lambda: catalog.describe(), api_name="tasks")
+        def tasks() -> list[dict]:
+            """The tasks, each with its classes, palette, samples and models (leaderboard order)."""
+            return catalog.describe()
+
+        gr.api(tasks, api_name="tasks")
     return demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
 
 

@@ -56,6 +56,19 @@ def grid_columns(num_models: int, width_over_height: float) -> int:
     return max(1, math.ceil(num_models / rows))
 
 
+def task_columns(task: Task | None) -> int:
+    """`grid_columns` for a task: its model count and its test samples' shape (3 columns without samples)."""
+    if task is None:
+        return 3
+    from PIL import Image
+
+    aspect = 1.0
+    if task.samples:
+        with Image.open(task.samples[0].image) as im:
+            aspect = im.width / im.height
+    return grid_columns(len(task.models), aspect)
+
+
 # --- one comparison ------------------------------------------------------------------------------------
 
 def _hide(mask: np.ndarray, hidden: set[int]) -> np.ndarray:

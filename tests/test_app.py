@@ -61,13 +61,13 @@ def test_compare_a_test_sample(client, server, project, task, sample):
         im = opened(item)
         assert im.format == "PNG" and im.size == size and im.mode == "RGB"
         assert item["caption"].startswith(f"{m.label} — ") and " ms — mIoU " in item["caption"]
-    assert table["headers"] == ["Model", "Inference (ms)", "Image mIoU (%)"]
+    assert table["headers"] == ["Model", "Inference (ms)", "Image mIoU (%)", "Test mIoU (%)"]
     assert [row[0] for row in table["data"]] == [m.label for m in t.models]
     for row, item in zip(table["data"], gallery):
         assert row[1] > 0 and 0 <= row[2] <= 100
         assert f"mIoU {row[2]:.1f}%" in item["caption"]
 
-    reference, legend, status = client.predict(api_name="/compare_details")
+    _, reference, legend, status = client.predict(api_name="/compare_details")
     assert [r["caption"] for r in reference] == [f"Test sample {sample}", "Ground truth (the right answer)",
                                                  "Where the models disagree"]
     assert all(opened(r).size == size and opened(r).format == "PNG" for r in reference)
@@ -79,14 +79,14 @@ def test_compare_a_test_sample(client, server, project, task, sample):
 def test_mask_view_uses_the_task_palette_and_keeps_the_model_outputs(client, project):
     path = project / "samples" / "pets" / "dog_002.png"
     first, _ = client.predict(handle_file(str(path)), "pets", api_name="/compare")
-    gallery, reference, legend = client.predict("Mask", 0.5, api_name="/view")
+    gallery, reference, legend, _ = client.predict("Mask", 0.5, api_name="/view")
     palette = {tuple(c) for c in [[0, 0, 0], [230, 150, 40], [250, 250, 250]]}
     for item in gallery:
         colours = {tuple(c) for c in np.asarray(opened(item)).reshape(-1, 3)}
         assert colours <= palette
     # same cached predictions: the inference times in the captions do not change
     assert [g["caption"] for g in gallery] == [g["caption"] for g in first]
-    overlay, _, _ = client.predict("Overlay", 0.0, api_name="/opacity")
+    overlay, _, _, _ = client.predict("Overlay", 0.0, api_name="/opacity")
     plain = np.asarray(Image.open(path).convert("RGB"))
     assert all(np.array_equal(np.asarray(opened(item)), plain) for item in overlay)  # opacity 0 = the photo
 
@@ -94,21 +94,21 @@ def test_mask_view_uses_the_task_palette_and_keeps_the_model_outputs(client, pro
 def test_gallery_pictures_are_png_files_of_this_server_and_stale_ones_are_pruned(client, server, project):
     app = server[1].segcompare
     client.predict(handle_file(str(project / "samples" / "pets" / "cat_001.png")), "pets", api_name="/compare")
-    shown = set(app.png_dir.glob("*.png"))
+    shown = set(app.picture_dir.glob("*.png"))
     assert len(shown) >= len(task_of(server, "pets").models)
-    stale = app.png_dir / f"{'0' * 32}.png"
+    stale = app.picture_dir / f"{'0' * 32}.png"
     stale.write_bytes(b"shown two hours ago")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     app._pruned -= 3600  # as if the last sweep was long ago
     client.predict("Mask", 0.5, api_name="/view")
-    assert not stale.exists() and shown <= set(app.png_dir.glob("*.png"))
+    assert not stale.exists() and shown <= set(app.picture_dir.glob("*.png"))
 
 
 def test_confidence_and_correctness_views(client, project):
     client.predict(handle_file(str(project / "samples" / "pets" / "cat_001.png")), "pets", api_name="/compare")
-    _, _, legend = client.predict("Correctness", 1.0, api_name="/view")
+    _, _, legend, _ = client.predict("Correctness", 1.0, api_name="/view")
     assert "Wrong" in legend and "Right" in legend
-    _, _, legend = client.predict("Confidence", 1.0, api_name="/view")
+    _, _, legend, _ = client.predict("Confidence", 1.0, api_name="/view")
     assert "sure" in legend
 
 
@@ -121,7 +121,7 @@ def test_any_user_image_is_downscaled_for_display(client, server, tmp_path):
     assert {opened(g).size for g in gallery} == {(1024, 478)}
     assert all(row[2] is None for row in table["data"])  # no ground truth, no score
     assert all("mIoU" not in g["caption"] for g in gallery)
-    reference, _, status = client.predict(api_name="/compare_details")
+    _, reference, _, status = client.predict(api_name="/compare_details")
     assert [r["caption"] for r in reference] == ["Your image", "Where the models disagree"]
     assert "no right answer" in status
 
@@ -158,8 +158,7 @@ def test_view_before_any_compare_changes_nothing(server):
 
     fresh = Client(server[0], verbose=False)  # a new session: no comparison yet
     fresh.predict("Mask", 0.5, api_name="/view")  # nothing to re-render: no error either
-    with pytest.raises(AppError, match="press Compare"):
-        fresh.predict(api_name="/compare_details")
+    fresh.predict(api_name="/compare_details")
 
 
 @pytest.mark.parametrize("task", ["pets", "streets"])
@@ -180,7 +179,7 @@ def test_results_endpoints(client, server, task):
     assert cm_none is None and words_none == ""
 
     assert all(lab in client.predict(task, api_name="/training")["plot"] for lab in labels)
-    assert "severity" in client.predict(task, "mean over classes", api_name="/robustness")["plot"]
+    assert "severity" in client.predict(task, "average of all corruptions", api_name="/robustness")["plot"]
     roc, pr = client.predict(task, t.classes[1], api_name="/roc")
     assert "AUC" in roc["plot"] and "AP" in pr["plot"]
 
@@ -248,4 +247,4 @@ def test_switching_task_updates_the_gallery_and_the_choices(server):
     assert model_a["value"] == labels[0] and model_b["value"] == labels[1]
     assert [c[0] for c in model_b["choices"]] == ["(none)", *labels]
     assert [c[0] for c in roc_class["choices"]] == ["mean over classes", *task_of(server, "streets").classes]
-    assert corruption["value"] == "mean over classes"
+    assert corruption["value"] == "average of all corruptions"
