@@ -20,19 +20,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from segcompare import report
 from segcompare import views as v
 from segcompare.catalog import discover, parse_sources
 from segcompare.errors import UserError
-from segcompare.session import CompareService, check_choice, check_index, check_number
+from segcompare.session import CompareService, check_number
 
 ROOT = Path(__file__).resolve().parent
 SAMPLES_ROOT, CSS_PATH = ROOT / "assets" / "samples", ROOT / "assets" / "style.css"
 QUEUE_SIZE = 64  # requests waiting beyond this are told the queue is full
-NONE, ALL_CORRUPTIONS = "(none)", "average of all corruptions"
 log = logging.getLogger("segcompare.app")
-NO_CHECKPOINTS = ("### No models found\nNone were found in: {sources}. Train the demo models with `segcompare "
-                  "compare --config configs/demo-pets.yaml`, or run `python app.py --checkpoints DIR|ORG/REPO`.")
 
 
 def friendly(fn):
@@ -52,14 +48,6 @@ def friendly(fn):
     return wrapper
 
 
-def header(catalog, sources) -> str:
-    if not catalog.tasks:
-        return NO_CHECKPOINTS.format(sources=", ".join(f"`{s}`" for s in sources))
-    text = "; ".join(f"**{t.name}**: {len(t.models)} models, {len(t.classes)} classes" for t in catalog.tasks)
-    skipped = "".join(f"\n- skipped: {p}" for p in catalog.problems)
-    return v.safe_markdown(f"Models trained for {text}.{skipped}")
-
-
 def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> gr.Blocks:
     """The app's Blocks. Reads configs, results and histories of the checkpoints; never their weights."""
     from segcompare.hub import space_sources  # a pushed Space: its model repos (Hub cache first), else embedded
@@ -68,256 +56,201 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
     catalog = discover(sources, samples_root)
     upload_dir = gr.utils.get_upload_folder()
     service = CompareService(catalog, upload_dir, upload_dir=upload_dir)
-    first = catalog.tasks[0] if catalog.tasks else None
-    labels = [m.label for m in first.models] if first else []
     if samples_root and Path(samples_root).is_dir():
         gr.set_static_paths([str(samples_root)])
-    task_of = catalog.task
-    memo = functools.lru_cache(maxsize=256)
+    task_of, memo = catalog.task, functools.lru_cache(maxsize=256)
+    gallery_opts = dict(height="auto", allow_preview=False, columns=4)
 
     with gr.Blocks(title="segcompare — which segmentation model should we use?") as demo:
         demo.segcompare = service  # for tests and benchmarks
         with gr.Row(elem_id="sc-top"):
-            gr.Markdown("# Which segmentation model should we use?", elem_id="sc-title")
-            task = gr.Dropdown([t.name for t in catalog.tasks], value=first.name if first else None,
+            gr.Markdown("# Which segmentation model should we use?", elem_id="sc-title", min_width=300)
+            task = gr.Dropdown([t.name for t in catalog.tasks], value=catalog.tasks[0].name if catalog.tasks else None,
                                label="Task", interactive=len(catalog.tasks) > 1, allow_custom_value=True,
                                elem_id="sc-task", scale=0, min_width=160)
-        gr.Markdown(header(catalog, sources), elem_id="sc-header")
-        verdict = gr.Markdown(elem_id="sc-verdict", container=True)
+        gr.Markdown(v.header(catalog, sources), elem_id="sc-header")
+        verdict = gr.Markdown("Working out the recommendation…", elem_id="sc-verdict", container=True)
         with gr.Row(elem_id="sc-constraints"):
-            top = v.latency_range(first) if first else 1000.0
-            budget = gr.Slider(1, top, value=top, step=1, label="Latency budget (ms per image; right end = no limit)",
-                               elem_id="sc-budget")
-            cpu = gr.Checkbox(False, label="Must run on CPU", elem_id="sc-cpu")
-        loading = gr.Markdown("", elem_id="sc-loading")
-        state = gr.State(None)
+            budget = gr.Slider(1, 1000, value=1000, step=1, label="Latency budget (ms per image; right end = no "
+                               "limit)", elem_id="sc-budget", min_width=260)
+            cpu = gr.Checkbox(False, label="Must run on CPU", elem_id="sc-cpu", min_width=160)
+        loading, state = gr.Markdown("", elem_id="sc-loading"), gr.State(None)
 
-        with gr.Tab("Compare", id="compare"):
-            with gr.Row(equal_height=False):
-                samples = gr.Gallery(v.sample_items(first), label="Click a test sample to compare every model on it",
-                                     columns=4, height=220, allow_preview=False, object_fit="cover", scale=3,
-                                     elem_id="sc-samples")
-                with gr.Column(scale=2, min_width=200):
-                    image = gr.Image(type="filepath", sources=["upload", "clipboard"], label="…or your own picture",
-                                     height=160, elem_id="sc-image")
-                    run = gr.Button("Compare my picture", variant="secondary", elem_id="sc-compare")
-            status = gr.Markdown("Click a test sample above: every model's answer appears here.", elem_id="sc-status")
-            with gr.Row():
-                view = gr.Radio(v.VIEWS, value="Overlay", label="Show", info=v.VIEW_HELP, scale=3, elem_id="sc-view")
-                opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Colour opacity", scale=1, elem_id="sc-opacity")
-            classes = gr.CheckboxGroup(first.classes if first else [], value=[],
-                                       label="Hide classes (tick one to hide it in every picture)",
-                                       elem_id="sc-classes")
-            legend = gr.HTML("", elem_id="sc-legend")
-            reference = gr.Gallery(label="The picture, the right answer and where the models disagree", columns=3,
-                                   height="auto", object_fit="contain", allow_preview=False, elem_id="sc-reference")
-            gallery = gr.Gallery(label="What each model sees (best test mIoU first)", columns=v.task_columns(first), height="auto",
-                                 object_fit="contain", allow_preview=False, elem_id="sc-results")
-            table = gr.Dataframe(label="Time and score on this picture", interactive=False, wrap=True,
-                                 elem_id="sc-table")
-            with gr.Row():
-                left = gr.Dropdown(v.slider_choices(first) if first else [], value=v.PHOTO, label="Slider: left",
-                                   allow_custom_value=True, elem_id="sc-left")
-                right = gr.Dropdown(v.slider_choices(first) if first else [], value=labels[0] if labels else None,
-                                    label="Slider: right", allow_custom_value=True, elem_id="sc-right")
-            slider = gr.ImageSlider(label="Drag to compare two pictures", type="filepath", elem_id="sc-slider")
-            disagree = gr.Gallery(label="Test photos where the models disagree most (click to compare)", columns=4,
-                                  height="auto", allow_preview=False, object_fit="cover", elem_id="sc-disagree")
-            loses = gr.Gallery(label="Test photos where the overall winner loses (click to compare)", columns=4,
-                               height="auto", allow_preview=False, object_fit="cover", elem_id="sc-loses")
+        with gr.Tabs(overflow_behavior="wrap"):
+            with gr.Tab("Compare", id="compare"):
+                with gr.Row(equal_height=False):
+                    samples = gr.Gallery(label="Click a test sample to compare every model on it", height=220, scale=3,
+                                         columns=4, allow_preview=False, object_fit="cover", elem_id="sc-samples")
+                    with gr.Column(scale=2, min_width=200):
+                        image = gr.Image(type="filepath", sources=["upload", "clipboard"], height=160,
+                                         label="…or your own picture", elem_id="sc-image")
+                        run = gr.Button("Compare my picture", elem_id="sc-compare")
+                status = gr.Markdown("Click a test sample above: every model's answer appears below.",
+                                     elem_id="sc-status")
+                with gr.Row():
+                    view = gr.Radio(v.VIEWS, value="Overlay", label="Show", info=v.VIEW_HELP, scale=3,
+                                    elem_id="sc-view")
+                    opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Colour opacity", elem_id="sc-opacity")
+                classes = gr.CheckboxGroup(label="Hide classes (tick one to hide it in every picture)",
+                                           elem_id="sc-classes")
+                legend = gr.HTML("", elem_id="sc-legend")
+                reference = gr.Gallery(label="The picture, the right answer and where the models disagree",
+                                       object_fit="contain", elem_id="sc-reference", **{**gallery_opts, "columns": 3})
+                gallery = gr.Gallery(label="What each model sees (best test mIoU first)", object_fit="contain",
+                                     elem_id="sc-results", **gallery_opts)
+                table = gr.Dataframe(label="Time and score on this picture", interactive=False, elem_id="sc-table")
+                with gr.Row():
+                    left = gr.Dropdown(label="Slider: left", allow_custom_value=True, elem_id="sc-left")
+                    right = gr.Dropdown(label="Slider: right", allow_custom_value=True, elem_id="sc-right")
+                slider = gr.ImageSlider(label="Drag to compare two pictures", type="filepath", elem_id="sc-slider")
+                disagree = gr.Gallery(label="Test photos where the models disagree most (click to compare)",
+                                      object_fit="cover", elem_id="sc-disagree", **gallery_opts)
+                loses = gr.Gallery(label="Test photos where the overall winner loses (click to compare)",
+                                   object_fit="cover", elem_id="sc-loses", **gallery_opts)
+            with gr.Tab("Leaderboard", id="leaderboard"):
+                verdicts = gr.Markdown(elem_id="sc-verdicts")
+                board = gr.Dataframe(label="Test-set results, best first", interactive=False, elem_id="sc-leaderboard")
+                models_md = gr.Markdown(elem_id="sc-models")
+                with gr.Accordion("What the numbers mean", open=False):
+                    gr.Markdown(v.glossary(), elem_classes="sc-help")
+                class_table = gr.Dataframe(label="IoU per class (%)", interactive=False, elem_id="sc-class-table")
+                pareto, per_class = gr.Plot(label="Accuracy vs speed"), gr.Plot(label="IoU per class")
+            with gr.Tab("Mix-ups", id="confusion"):
+                gr.Markdown(v.CONFUSION_HELP)
+                with gr.Row():
+                    model_a = gr.Dropdown(label="Model", allow_custom_value=True, elem_id="sc-cm-a")
+                    model_b = gr.Dropdown(label="Side by side with", allow_custom_value=True, elem_id="sc-cm-b")
+                cells = gr.Dataframe(label="Confusion matrix (%)", interactive=False, elem_id="sc-cells")
+                cell_md = gr.Markdown(elem_id="sc-cell-list")
+                cell_gallery = gr.Gallery(label="Shipped test photos among them", elem_id="sc-cell-photos",
+                                          **gallery_opts)
+                with gr.Row():
+                    cm_a, cm_b = gr.Plot(label="Confusion matrix"), gr.Plot(label="Confusion matrix (second model)")
+                with gr.Row():
+                    words_a, words_b = gr.Markdown(), gr.Markdown()
+            with gr.Tab("Training", id="training"):
+                training = gr.Plot(label="Training curves")
+            with gr.Tab("Robustness", id="robustness"):
+                corruption = gr.Dropdown(label="Corruption", allow_custom_value=True)
+                robustness = gr.Plot(label="Robustness")
+            with gr.Tab("ROC / PR", id="curves"):
+                gr.Markdown(v.CURVES_HELP)
+                roc_class = gr.Dropdown(label="Class", allow_custom_value=True)
+                with gr.Row():
+                    roc, pr = gr.Plot(label="ROC curves"), gr.Plot(label="Precision-recall curves")
 
-        with gr.Tab("Leaderboard", id="leaderboard"):
-            verdicts = gr.Markdown(elem_id="sc-verdicts")
-            board = gr.Dataframe(label="Test-set results, best first", interactive=False, elem_id="sc-leaderboard")
-            models_md = gr.Markdown(elem_id="sc-models")
-            with gr.Accordion("What the numbers mean", open=False):
-                gr.Markdown(v.glossary(), elem_classes="sc-help")
-            class_table = gr.Dataframe(label="IoU per class (%)", interactive=False, elem_id="sc-class-table")
-            pareto, per_class = gr.Plot(label="Accuracy vs speed"), gr.Plot(label="IoU per class")
-
-        with gr.Tab("Mix-ups", id="confusion"):
-            gr.Markdown("Rows: the true class; columns: what the model said (% of the row's pixels). A perfect "
-                        "model has 100 on the diagonal. Click a cell to list the test images with most such pixels.")
-            with gr.Row():
-                model_a = gr.Dropdown(labels, value=labels[0] if labels else None, label="Model",
-                                      allow_custom_value=True, elem_id="sc-cm-a")
-                model_b = gr.Dropdown([NONE, *labels], value=labels[1] if len(labels) > 1 else NONE,
-                                      label="Side by side with", allow_custom_value=True, elem_id="sc-cm-b")
-            cells = gr.Dataframe(label="Confusion matrix (%)", interactive=False, elem_id="sc-cells")
-            cell_md = gr.Markdown(elem_id="sc-cell-list")
-            cell_gallery = gr.Gallery(label="Shipped test photos among them", columns=4, height="auto",
-                                      allow_preview=False, elem_id="sc-cell-photos")
-            with gr.Row():
-                cm_a, cm_b = gr.Plot(label="Confusion matrix"), gr.Plot(label="Confusion matrix (second model)")
-            with gr.Row():
-                words_a, words_b = gr.Markdown(), gr.Markdown()
-
-        with gr.Tab("Training", id="training"):
-            training = gr.Plot(label="Training curves")
-        with gr.Tab("Robustness", id="robustness"):
-            corruption = gr.Dropdown([ALL_CORRUPTIONS, "all"], value=ALL_CORRUPTIONS, label="Corruption",
-                                     allow_custom_value=True)
-            robustness = gr.Plot(label="Robustness")
-        with gr.Tab("ROC / PR", id="curves"):
-            gr.Markdown("How well each model's confidence separates a class from the rest. *AUC* (area under "
-                        "the ROC curve) and *AP* (average precision) are 1.0 for a perfect ranking, 0.5 / the "
-                        "class share for guessing.")
-            roc_class = gr.Dropdown(["mean over classes", *(first.classes if first else [])],
-                                    value="mean over classes", label="Class", allow_custom_value=True)
-            with gr.Row():
-                roc, pr = gr.Plot(label="ROC curves"), gr.Plot(label="Precision-recall curves")
-
-        # --- events ------------------------------------------------------------------------------------
-        def hidden_of(t, hide) -> set[int]:
-            return {t.classes.index(check_choice(c, t.classes, "class")) for c in (hide or [])}
-
-        def look(st, view_name, alpha, shown, req):
-            c = service.comparison(req.session_hash, st)
-            return (c, check_choice(view_name, v.VIEWS, "view"), check_number(alpha, "opacity", 0, 1),
-                    hidden_of(c.task, shown))
-
-        def results_out(c, items):
-            return service.pictures(items), v.score_table(c)
-
-        def comparing(start, req, progress, args):
+        # --- events: comparisons (per browser session) ---------------------------------------------------
+        def comparing(start, req, progress, *args):
             st = start(req.session_hash, *args, progress=lambda f, text: progress(f, desc=text))
-            return (*results_out(service.comparison(req.session_hash, st),
-                                 v.model_pictures(service.comparison(req.session_hash, st), "Overlay", 0.55)), st)
+            return v.compared(service, req.session_hash, st)
 
         @friendly
         def on_compare(img, t, req: gr.Request, progress=gr.Progress()):
-            return comparing(service.compare, req, progress, (img, t))
+            return comparing(service.compare, req, progress, img, t)
 
         @friendly
         def on_pick(t, evt: gr.SelectData, req: gr.Request, progress=gr.Progress()):
-            return comparing(service.compare_sample, req, progress, (t, evt.index))
+            return comparing(service.compare_sample, req, progress, t, evt.index)
 
         @friendly
         def on_pick_named(t, name, req: gr.Request, progress=gr.Progress()):
-            return comparing(service.compare_named, req, progress, (t, name))
+            return comparing(service.compare_named, req, progress, t, name)
 
         @friendly
         def on_evidence_pick(t, evt: gr.SelectData, req: gr.Request, progress=gr.Progress()):
-            name = Path(str((evt.value or {}).get("image", {}).get("path", ""))).stem
-            return comparing(service.compare_named, req, progress, (t, name))
+            return comparing(service.compare_named, req, progress, t, v.picked_name(evt.value))
 
         @friendly
         def on_render(st, view_name, alpha, hide, req: gr.Request):
-            if not st:
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            c, view_name, alpha, hidden = look(st, view_name, alpha, hide, req)
-            return (service.pictures(v.model_pictures(c, view_name, alpha, hidden)),
-                    service.pictures(v.reference_pictures(c, view_name, alpha, hidden)),
-                    v.legend(c, view_name), v.status_text(c))
+            return v.rendered(service, req.session_hash, st, view_name, alpha, hide) if st else (gr.skip(),) * 4
 
         @friendly
         def on_slider(st, view_name, alpha, hide, a, b, req: gr.Request):
-            if not st:
-                return gr.skip()
-            c, view_name, alpha, hidden = look(st, view_name, alpha, hide, req)
-            choices = v.slider_choices(c.task)
-            pair = v.slider_pair(c, check_choice(a, choices, "slider picture"),
-                                 check_choice(b, choices, "slider picture"), view_name, alpha, hidden)
-            return tuple(path for path, _ in service.pictures([(pair[0], ""), (pair[1], "")]))
+            return v.slider_files(service, req.session_hash, st, view_name, alpha, hide, a, b) if st else gr.skip()
 
         render_io = ([state, view, opacity, classes], [gallery, reference, legend, status])
         slider_io = ([state, view, opacity, classes, left, right], [slider])
+        private = dict(api_visibility="private")
+
+        def then_render(event, **names):
+            event.success(on_render, *render_io, **names.get("render", private)).success(
+                on_slider, *slider_io, **names.get("slider", private))
+
         pick_out = [gallery, table, state]
-        run.click(on_compare, [image, task], pick_out, api_name="compare", preprocess=False,
-                  concurrency_limit=1).success(
-            on_render, *render_io, api_name="compare_details").success(on_slider, *slider_io, api_name="slider_details")
-        image.upload(on_compare, [image, task], pick_out, preprocess=False, concurrency_limit=1,
-                     api_visibility="private").success(on_render, *render_io, api_visibility="private").success(
-            on_slider, *slider_io, api_visibility="private")
+        then_render(run.click(on_compare, [image, task], pick_out, api_name="compare", preprocess=False),
+                    render={"api_name": "compare_details"}, slider={"api_name": "slider_details"})
+        then_render(image.upload(on_compare, [image, task], pick_out, preprocess=False, **private))
         for source, fn in ((samples, on_pick), (disagree, on_evidence_pick), (loses, on_evidence_pick)):
-            source.select(fn, [task], pick_out, concurrency_limit=1, api_visibility="private").success(
-                on_render, *render_io, api_visibility="private").success(on_slider, *slider_io, api_visibility="private")
+            then_render(source.select(fn, [task], pick_out, **private))
         sample_name, api_pick = gr.Textbox(visible=False), gr.Button(visible=False)
-        api_pick.click(on_pick_named, [task, sample_name], pick_out, api_name="pick_sample").success(
-            on_render, *render_io, api_visibility="private").success(on_slider, *slider_io, api_visibility="private")
+        then_render(api_pick.click(on_pick_named, [task, sample_name], pick_out, api_name="pick_sample"))
         for trigger, name in ((view.input, "view"), (opacity.release, "opacity"), (classes.input, "classes")):
-            trigger(on_render, *render_io, api_name=name).success(on_slider, *slider_io, api_visibility="private")
+            trigger(on_render, *render_io, api_name=name).success(on_slider, *slider_io, **private)
         gr.on([left.input, right.input], on_slider, *slider_io, api_name="slider")
 
-        @friendly
-        def on_recommend(t, ms, cpu_only):
-            t = task_of(t)
-            limit = check_number(ms, "latency budget", 0, 1e6)
-            return v.recommendation(t, None if limit >= v.latency_range(t) else limit, bool(cpu_only))
-
-        gr.on([demo.load, task.change, budget.release, cpu.input], on_recommend, [task, budget, cpu], [verdict],
-              api_name="recommendation")
-
-        @friendly
-        def on_task(t):
-            t = task_of(t)
-            names, top = [m.label for m in t.models], v.latency_range(t)
-            return (v.sample_items(t), None, gr.update(value=[], columns=v.task_columns(t)), [], None, "", None,
-                    gr.update(choices=t.classes, value=[]), gr.update(maximum=top, value=top),
-                    gr.update(choices=v.slider_choices(t), value=v.PHOTO),
-                    gr.update(choices=v.slider_choices(t), value=names[0] if names else None),
-                    gr.update(choices=names, value=names[0] if names else None),
-                    gr.update(choices=[NONE, *names], value=names[1] if len(names) > 1 else NONE),
-                    gr.update(choices=[ALL_CORRUPTIONS, "all", *v.corruptions(t)], value=ALL_CORRUPTIONS),
-                    gr.update(choices=["mean over classes", *t.classes], value="mean over classes"))
-
-        switch = task.change(on_task, [task], [samples, state, gallery, reference, legend, status, table, classes,
-                                               budget, left, right, model_a, model_b, corruption, roc_class],
-                             api_name="switch_task")
-
+        # --- events: the task's results (the same for everyone: cached) ---------------------------------
         def results_view(fn):
-            """A cached results view: arguments checked (strings only), then computed once per task."""
+            """A cached results view: names (text) only, then computed once per argument set."""
+            cached = memo(fn)
+
             def call(*args):
                 if not all(a is None or isinstance(a, str) for a in args):
                     raise UserError("every argument of this endpoint is a name (text)")
-                return fn(*args)
+                return cached(*args)
             return friendly(call)
 
-        def on_cell(t, label, evt: gr.SelectData):
-            t = task_of(t)
-            row, col = (evt.index if isinstance(evt.index, (list, tuple)) else (None, None))
-            k = len(t.classes)
-            return v.cell_images(t, label, check_index(row, k, "row"), check_index((col or 0) - 1, k, "column"))
+        @friendly
+        def on_task(t):
+            c = v.task_choices(task_of(t))
+            pick = lambda choices, value: gr.update(choices=choices, value=value)  # noqa: E731
+            return (c["samples"], None, gr.update(value=[], columns=c["columns"]), [], None, "", None,
+                    pick(c["classes"], []), gr.update(maximum=c["latency"], value=c["latency"]),
+                    pick(c["slider"], v.PHOTO), pick(c["slider"], (c["models"] or [None])[0]),
+                    pick(c["models"], (c["models"] or [None])[0]), pick(["(none)", *c["models"]], c["second"]),
+                    pick([v.ALL_CORRUPTIONS, "all", *c["corruptions"]], v.ALL_CORRUPTIONS),
+                    pick([v.MEAN_CLASS, *c["classes"]], v.MEAN_CLASS))
 
-        def on_cell_api(t, label, true_class, pred_class):
-            t = task_of(t)
-            k = len(t.classes)
-            return v.cell_images(t, label, check_index(true_class, k, "true class"), check_index(pred_class, k, "class"))
+        @friendly
+        def on_recommend(t, ms, cpu_only):
+            return v.recommendation(task_of(t), check_number(ms, "latency budget", 0, 1e6), bool(cpu_only))
 
-        confusion = memo(lambda t, label: v.confusion(task_of(t), label))
+        switch = gr.on([demo.load, task.change], on_task, [task], [
+            samples, state, gallery, reference, legend, status, table, classes, budget, left, right, model_a, model_b,
+            corruption, roc_class], api_name="switch_task")
+        recommend_io = ([task, budget, cpu], [verdict])
+        switch.then(on_recommend, *recommend_io, api_name="recommendation")
+        gr.on([budget.release, cpu.input], on_recommend, *recommend_io, **private)
         cm_io = ([task, model_a, model_b], [cm_a, words_a, cm_b, words_b])
-        both = results_view(lambda t, a, b: (*confusion(t, a), *confusion(t, b)))
-        leaderboard = memo(lambda t: v.leaderboard(task_of(t)))
-        table_of = results_view(lambda t, a: v.confusion_table(task_of(t), a))
-        gr.on([demo.load, task.change], results_view(leaderboard), [task], [board, verdicts, per_class, pareto],
-              api_name="leaderboard")
-        gr.on([demo.load, task.change], results_view(lambda t: (v.per_class_table(task_of(t)),
-                                                                v.models_text(task_of(t)))),
-              [task], [class_table, models_md], api_name="leaderboard_tables")
-        gr.on([demo.load, task.change], results_view(lambda t: v.galleries(task_of(t))), [task], [disagree, loses],
-              api_name="evidence")
-        demo.load(both, *cm_io, api_name="confusion")
-        switch.then(both, *cm_io, api_name="confusion_task")
-        gr.on([model_a.input, model_b.input], both, *cm_io, api_name="confusion_models")
-        gr.on([demo.load, model_a.input], table_of, [task, model_a], [cells], api_name="confusion_table")
-        switch.then(table_of, [task, model_a], [cells], api_name="confusion_table_task")
-        cells.select(friendly(on_cell), [task, model_a], [cell_gallery, cell_md], api_visibility="private")
+        for fn, inputs, outputs, name, triggers in (
+                (lambda t: v.leaderboard(task_of(t)), [task], [board, verdicts, per_class, pareto], "leaderboard", []),
+                (lambda t: (v.per_class_table(task_of(t)), v.models_text(task_of(t))), [task],
+                 [class_table, models_md], "leaderboard_tables", []),
+                (lambda t: v.galleries(task_of(t)), [task], [disagree, loses], "evidence", []),
+                (lambda t, a, b: (*v.confusion(task_of(t), a), *v.confusion(task_of(t), b)), *cm_io, "confusion",
+                 [model_a.input, model_b.input]),
+                (lambda t, a: v.confusion_table(task_of(t), a), [task, model_a], [cells], "confusion_table",
+                 [model_a.input]),
+                (lambda t: v.training(task_of(t)), [task], [training], "training", []),
+                (lambda t, c: v.robustness(task_of(t), c), [task, corruption], [robustness], "robustness",
+                 [corruption.input]),
+                (lambda t, c: v.curves(task_of(t), c), [task, roc_class], [roc, pr], "roc", [roc_class.input])):
+            handler = results_view(fn)
+            switch.then(handler, inputs, outputs, api_name=name)
+            if triggers:
+                gr.on(triggers, handler, inputs, outputs, **private)
+        @friendly
+        def on_cell(t, a, evt: gr.SelectData):
+            return v.cell_lookup(task_of(t), a, *v.cell_of(evt.index))
+
+        cells.select(on_cell, [task, model_a], [cell_gallery, cell_md], **private)
         row_in, col_in, api_cell = gr.Number(visible=False), gr.Number(visible=False), gr.Button(visible=False)
-        api_cell.click(friendly(on_cell_api), [task, model_a, row_in, col_in], [cell_gallery, cell_md],
-              api_name="confusion_cell")
-        gr.on([demo.load, task.change], results_view(lambda t: report.training_figure(
-            {m.label: m.history for m in task_of(t).models})), [task], [training], api_name="training")
-        robust = results_view(lambda t, c: report.robustness_figure(
-            task_of(t).results, corruption=None if c in (None, ALL_CORRUPTIONS) else c))
-        gr.on([demo.load, corruption.input], robust, [task, corruption], [robustness], api_name="robustness")
-        switch.then(robust, [task, corruption], [robustness], api_name="robustness_task")
-        curves = results_view(lambda t, c: v.curves(task_of(t), c))
-        gr.on([demo.load, roc_class.input], curves, [task, roc_class], [roc, pr], api_name="roc")
-        switch.then(curves, [task, roc_class], [roc, pr], api_name="roc_task")
+        api_cell.click(friendly(lambda t, a, r, c: v.cell_lookup(task_of(t), a, r, c)), [task, model_a, row_in, col_in],
+                       [cell_gallery, cell_md], api_name="confusion_cell")
 
         timer = gr.Timer(1.0)
         timer.tick(lambda t: (service.loading_status(t), gr.Timer(active=bool(service.loading_status(t)))),
                    [task], [loading, timer], api_name="loading", show_progress="hidden")
+
         def tasks() -> list[dict]:
             """The tasks, each with its classes, palette, samples and models (leaderboard order)."""
             return catalog.describe()

@@ -10,17 +10,25 @@ from __future__ import annotations
 import html
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import evidence, recommend, report
 from . import visualize as viz
-from .catalog import Sample, Task
-from .session import Comparison
+from .catalog import Catalog, Sample, Task
+from .session import CompareService, Comparison, check_choice, check_index, check_number
 
 VIEWS = ["Overlay", "Mask", "Correctness", "Confidence"]
-PHOTO, TRUTH, MEAN_CLASS = "Photo", "Ground truth", "mean over classes"
+PHOTO, TRUTH, MEAN_CLASS, ALL_CORRUPTIONS = "Photo", "Ground truth", "mean over classes", "average of all corruptions"
+NO_CHECKPOINTS = ("### No models found\nNone were found in: {sources}. Train the demo models with `segcompare "
+                  "compare --config configs/demo-pets.yaml`, or run `python app.py --checkpoints DIR|ORG/REPO`.")
+CONFUSION_HELP = ("Rows: the true class; columns: what the model said (% of the row's pixels). A perfect model has "
+                  "100 on the diagonal. Click a cell to list the test images with the most such pixels.")
+CURVES_HELP = ("How well each model's confidence separates a class from the rest. *AUC* (area under the ROC curve) "
+               "and *AP* (average precision) are 1.0 for a perfect ranking; guessing gives 0.5 and the class's "
+               "share of pixels.")
 # One line per architecture: what it is, in words a stakeholder knows.
 WHAT_IT_IS = {
     "UNet": "an encoder-decoder that copies fine detail across at every scale: good edges",
@@ -51,7 +59,7 @@ def what_it_is(label: str) -> str:
 def grid_columns(num_models: int, width_over_height: float) -> int:
     """Columns for the model pictures on a wide screen: wide pictures get fewer, so each stays legible,
     and rows are filled evenly (5 models -> 3 + 2, never 4 + 1)."""
-    most = 2 if width_over_height >= 1.25 else 3
+    most = 3 if width_over_height >= 1.25 else 4
     rows = math.ceil(num_models / most)
     return max(1, math.ceil(num_models / rows))
 
@@ -195,6 +203,9 @@ def status_text(c: Comparison) -> str:
 # --- results views -------------------------------------------------------------------------------------
 
 def recommendation(task: Task, max_latency_ms: float | None, cpu_only: bool) -> str:
+    """recommend.recommend's verdict, escaped; a budget at the slider's top (the slowest model) is no limit."""
+    if max_latency_ms is not None and max_latency_ms >= latency_range(task):
+        max_latency_ms = None
     if not task.results:
         return "No test results next to these checkpoints yet: run `segcompare evaluate` to get a recommendation."
     rec = recommend.recommend(task.results, max_latency_ms=max_latency_ms, cpu_only=bool(cpu_only))
@@ -309,3 +320,83 @@ def curves(task: Task, class_name: str | None) -> tuple:
     """(ROC figure, precision-recall figure) for one class, or averaged over classes."""
     name = None if class_name in (None, "", MEAN_CLASS) else class_name
     return report.roc_figure(task.results, class_name=name), report.pr_figure(task.results, class_name=name)
+
+
+# --- one request, start to end (what the app's handlers call) ------------------------------------------
+
+def checked_view(c: Comparison, view, opacity, hide) -> tuple[str, float, set[int]]:
+    """The web's view name, opacity and hidden class names, checked: (view, alpha, hidden class indices)."""
+    hidden = {c.task.classes.index(check_choice(h, c.task.classes, "class")) for h in (hide or [])}
+    return check_choice(view, VIEWS, "view"), check_number(opacity, "opacity", 0, 1), hidden
+
+
+def compared(service: CompareService, session: str, state: dict) -> tuple:
+    """After a Compare: (model pictures as files, score table, the session's state)."""
+    c = service.comparison(session, state)
+    return service.pictures(model_pictures(c, "Overlay", 0.55)), score_table(c), state
+
+
+def rendered(service: CompareService, session: str, state, view, opacity, hide) -> tuple:
+    """A comparison in one view: (model pictures, reference pictures, legend, status), pictures as files."""
+    c = service.comparison(session, state)
+    view, alpha, hidden = checked_view(c, view, opacity, hide)
+    return (service.pictures(model_pictures(c, view, alpha, hidden)),
+            service.pictures(reference_pictures(c, view, alpha, hidden)), legend(c, view), status_text(c))
+
+
+def slider_files(service: CompareService, session: str, state, view, opacity, hide, left, right) -> tuple:
+    """The before/after slider's two pictures as files."""
+    c = service.comparison(session, state)
+    view, alpha, hidden = checked_view(c, view, opacity, hide)
+    choices = slider_choices(c.task)
+    pair = slider_pair(c, check_choice(left, choices, "slider picture"), check_choice(right, choices, "slider picture"),
+                       view, alpha, hidden)
+    return tuple(path for path, _ in service.pictures([(pair[0], ""), (pair[1], "")]))
+
+
+def cell_lookup(task: Task, label, true_class, pred_class) -> tuple[list, str]:
+    """`cell_images` with the web's row and column checked."""
+    k = len(task.classes)
+    return cell_images(task, label, check_index(true_class, k, "true class"),
+                       check_index(pred_class, k, "predicted class"))
+
+
+def task_choices(task: Task) -> dict:
+    """Everything on the page that follows the chosen task: samples, class names, model names, limits."""
+    names = [m.label for m in task.models]
+    return {"samples": sample_items(task), "columns": task_columns(task), "classes": list(task.classes),
+            "latency": latency_range(task), "slider": slider_choices(task), "models": names,
+            "second": names[1] if len(names) > 1 else "(none)", "corruptions": corruptions(task)}
+
+
+def picked_name(value) -> str:
+    """The sample name behind a gallery click (its picture's file name)."""
+    image = (value or {}).get("image") if isinstance(value, dict) else None
+    path = image.get("path") if isinstance(image, dict) else None
+    return Path(str(path or "")).stem
+
+
+def cell_of(index) -> tuple:
+    """A confusion-table click (row, column) -> (true class, predicted class): column 0 holds the names."""
+    if not isinstance(index, (list, tuple)) or len(index) != 2:
+        return None, None
+    row, col = index
+    return row, col - 1 if isinstance(col, int) else col
+
+
+def training(task: Task):
+    return report.training_figure({m.label: m.history for m in task.models})
+
+
+def robustness(task: Task, corruption: str | None):
+    return report.robustness_figure(task.results, corruption=None if corruption in (None, ALL_CORRUPTIONS)
+                                    else corruption)
+
+
+def header(catalog: Catalog, sources: list[str]) -> str:
+    """The line under the title: the tasks found, and every checkpoint skipped with its reason."""
+    if not catalog.tasks:
+        return NO_CHECKPOINTS.format(sources=", ".join(f"`{s}`" for s in sources))
+    text = "; ".join(f"**{t.name}**: {len(t.models)} models, {len(t.classes)} classes" for t in catalog.tasks)
+    skipped = "".join(f"\n- skipped: {p}" for p in catalog.problems)
+    return safe_markdown(f"Models trained for {text}.{skipped}")

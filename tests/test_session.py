@@ -111,8 +111,8 @@ def test_checkpoint_text_is_shown_as_text(text):
     assert views.safe_markdown("a</script>b") == "a&lt;/script&gt;b"  # kept, not swallowed
 
 
-@pytest.mark.parametrize("models,aspect,columns", [(5, 1.0, 3), (5, 1.33, 2), (4, 1.0, 2), (3, 1.0, 3),
-                                                   (2, 1.5, 2), (1, 1.0, 1), (6, 1.0, 3)])
+@pytest.mark.parametrize("models,aspect,columns", [(5, 1.0, 3), (5, 1.33, 3), (4, 1.0, 4), (4, 1.33, 2), (3, 1.33, 3),
+                                                   (2, 1.5, 2), (1, 1.0, 1), (6, 1.0, 3), (7, 1.0, 4)])
 def test_grid_fills_rows_evenly(models, aspect, columns):
     assert views.grid_columns(models, aspect) == columns
 
@@ -158,6 +158,6 @@ def test_concurrent_sessions_keep_their_views(server, project):
                                           api_name="/compare"), others))
         views_after = list(pool.map(lambda c: c.predict("Mask", 0.5, api_name="/view"), firsts))
     assert all(len(g) == 3 for g, _ in done)
-    for gallery, reference, legend, status in views_after:
+    for gallery, _, _, status in views_after:
         assert len(gallery) == 3 and "cat_001" in status
         assert all(Image.open(item["image"]).size == (80, 60) for item in gallery)
