@@ -1,13 +1,9 @@
 """segcompare's Gradio app: which segmentation model should we use, and why? The answer first, then the evidence.
 
-Wiring only: the verdict comes from `segcompare.recommend`, comparisons from `segcompare.session`
-(per-session, UI-free), pictures, tables and words from `segcompare.views`, figures from
-`segcompare.report`. Every action is also a named HTTP endpoint (Contract 6; docs/API.md lists them).
-
-    python app.py [--checkpoints DIR|ORG/REPO ...] [--port N]
-
-Sources default to $SEGCOMPARE_CHECKPOINTS, then ./checkpoints. The page comes up before any model is
-loaded; the models then load in the background, and a Compare that must wait says what it waits for.
+Wiring only: comparisons come from `segcompare.session` (per browser session), everything shown from
+`segcompare.views`. Every action is a named HTTP endpoint (docs/API.md). `python app.py [--checkpoints
+DIR|ORG/REPO ...] [--port N]`; sources default to $SEGCOMPARE_CHECKPOINTS, then ./checkpoints. The page comes
+up before any model is loaded; they then load in the background, and a Compare that must wait says so.
 """
 
 from __future__ import annotations
@@ -15,7 +11,6 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import os
 from pathlib import Path
 
 import gradio as gr
@@ -54,12 +49,13 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
 
     sources = parse_sources(sources or space_sources(ROOT), default=ROOT / "checkpoints")
     catalog = discover(sources, samples_root)
-    upload_dir = gr.utils.get_upload_folder()
-    service = CompareService(catalog, upload_dir, upload_dir=upload_dir)
+    service = CompareService(catalog, gr.utils.get_upload_folder(), upload_dir=gr.utils.get_upload_folder())
     if samples_root and Path(samples_root).is_dir():
         gr.set_static_paths([str(samples_root)])
     task_of, memo = catalog.task, functools.lru_cache(maxsize=256)
-    gallery_opts = dict(height="auto", allow_preview=False, columns=4)
+    pick = functools.partial(gr.Dropdown, allow_custom_value=True)  # choices follow the task; handlers check values
+    gal = functools.partial(gr.Gallery, height="auto", allow_preview=False, columns=4)
+    frame = functools.partial(gr.Dataframe, interactive=False)
 
     with gr.Blocks(title="segcompare — which segmentation model should we use?") as demo:
         demo.segcompare = service  # for tests and benchmarks
@@ -85,45 +81,37 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
                         image = gr.Image(type="filepath", sources=["upload", "clipboard"], height=160,
                                          label="…or your own picture", elem_id="sc-image")
                         run = gr.Button("Compare my picture", elem_id="sc-compare")
-                status = gr.Markdown("Click a test sample above: every model's answer appears below.",
-                                     elem_id="sc-status")
+                status = gr.Markdown("Click a test sample: every model's answer appears below.", elem_id="sc-status")
                 with gr.Row():
-                    view = gr.Radio(v.VIEWS, value="Overlay", label="Show", info=v.VIEW_HELP, scale=3,
-                                    elem_id="sc-view")
-                    opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Colour opacity", elem_id="sc-opacity")
-                classes = gr.CheckboxGroup(label="Hide classes (tick one to hide it in every picture)",
-                                           elem_id="sc-classes")
+                    view = gr.Radio(v.VIEWS, value=v.VIEWS[0], label="Show", info=v.VIEW_HELP, elem_id="sc-view")
+                    opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Colour opacity", elem_id="sc-opacity",
+                                        min_width=200)
+                classes = gr.CheckboxGroup(label="Hide classes (tick one to hide it everywhere)", elem_id="sc-classes")
                 legend = gr.HTML("", elem_id="sc-legend")
-                reference = gr.Gallery(label="The picture, the right answer and where the models disagree",
-                                       object_fit="contain", elem_id="sc-reference", **{**gallery_opts, "columns": 3})
-                gallery = gr.Gallery(label="What each model sees (best test mIoU first)", object_fit="contain",
-                                     elem_id="sc-results", **gallery_opts)
-                table = gr.Dataframe(label="Time and score on this picture", interactive=False, elem_id="sc-table")
+                reference = gal(label="The picture, the right answer and where the models disagree", columns=3,
+                                object_fit="contain", elem_id="sc-reference")
+                gallery = gal(label="What each model sees (best first)", object_fit="contain", elem_id="sc-results")
+                table = frame(label="Time and score on this picture", elem_id="sc-table")
                 with gr.Row():
-                    left = gr.Dropdown(label="Slider: left", allow_custom_value=True, elem_id="sc-left")
-                    right = gr.Dropdown(label="Slider: right", allow_custom_value=True, elem_id="sc-right")
+                    left, right = pick(label="Slider left", elem_id="sc-left"), pick(label="right", elem_id="sc-right")
                 slider = gr.ImageSlider(label="Drag to compare two pictures", type="filepath", elem_id="sc-slider")
-                disagree = gr.Gallery(label="Test photos where the models disagree most (click to compare)",
-                                      object_fit="cover", elem_id="sc-disagree", **gallery_opts)
-                loses = gr.Gallery(label="Test photos where the overall winner loses (click to compare)",
-                                   object_fit="cover", elem_id="sc-loses", **gallery_opts)
+                disagree = gal(label="Test photos where the models disagree most (click one)", elem_id="sc-disagree")
+                loses = gal(label="Test photos where the overall winner loses (click one)", elem_id="sc-loses")
             with gr.Tab("Leaderboard", id="leaderboard"):
                 verdicts = gr.Markdown(elem_id="sc-verdicts")
-                board = gr.Dataframe(label="Test-set results, best first", interactive=False, elem_id="sc-leaderboard")
+                board = frame(label="Test-set results, best first", elem_id="sc-leaderboard")
                 models_md = gr.Markdown(elem_id="sc-models")
                 with gr.Accordion("What the numbers mean", open=False):
                     gr.Markdown(v.glossary(), elem_classes="sc-help")
-                class_table = gr.Dataframe(label="IoU per class (%)", interactive=False, elem_id="sc-class-table")
+                class_table = frame(label="IoU per class (%)", elem_id="sc-class-table")
                 pareto, per_class = gr.Plot(label="Accuracy vs speed"), gr.Plot(label="IoU per class")
             with gr.Tab("Mix-ups", id="confusion"):
                 gr.Markdown(v.CONFUSION_HELP)
                 with gr.Row():
-                    model_a = gr.Dropdown(label="Model", allow_custom_value=True, elem_id="sc-cm-a")
-                    model_b = gr.Dropdown(label="Side by side with", allow_custom_value=True, elem_id="sc-cm-b")
-                cells = gr.Dataframe(label="Confusion matrix (%)", interactive=False, elem_id="sc-cells")
+                    model_a, model_b = pick(label="Model", elem_id="sc-cm-a"), pick(label="Next to", elem_id="sc-cm-b")
+                cells = frame(label="Confusion matrix (%)", elem_id="sc-cells")
                 cell_md = gr.Markdown(elem_id="sc-cell-list")
-                cell_gallery = gr.Gallery(label="Shipped test photos among them", elem_id="sc-cell-photos",
-                                          **gallery_opts)
+                cell_gallery = gal(label="Shipped test photos among them", elem_id="sc-cell-photos")
                 with gr.Row():
                     cm_a, cm_b = gr.Plot(label="Confusion matrix"), gr.Plot(label="Confusion matrix (second model)")
                 with gr.Row():
@@ -131,11 +119,11 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
             with gr.Tab("Training", id="training"):
                 training = gr.Plot(label="Training curves")
             with gr.Tab("Robustness", id="robustness"):
-                corruption = gr.Dropdown(label="Corruption", allow_custom_value=True)
+                corruption = pick(label="Corruption")
                 robustness = gr.Plot(label="Robustness")
             with gr.Tab("ROC / PR", id="curves"):
                 gr.Markdown(v.CURVES_HELP)
-                roc_class = gr.Dropdown(label="Class", allow_custom_value=True)
+                roc_class = pick(label="Class")
                 with gr.Row():
                     roc, pr = gr.Plot(label="ROC curves"), gr.Plot(label="Precision-recall curves")
 
@@ -149,15 +137,11 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
             return comparing(service.compare, req, progress, img, t)
 
         @friendly
-        def on_pick(t, evt: gr.SelectData, req: gr.Request, progress=gr.Progress()):
-            return comparing(service.compare_sample, req, progress, t, evt.index)
-
-        @friendly
         def on_pick_named(t, name, req: gr.Request, progress=gr.Progress()):
             return comparing(service.compare_named, req, progress, t, name)
 
         @friendly
-        def on_evidence_pick(t, evt: gr.SelectData, req: gr.Request, progress=gr.Progress()):
+        def on_gallery_pick(t, evt: gr.SelectData, req: gr.Request, progress=gr.Progress()):
             return comparing(service.compare_named, req, progress, t, v.picked_name(evt.value))
 
         @friendly
@@ -172,50 +156,39 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
         slider_io = ([state, view, opacity, classes, left, right], [slider])
         private = dict(api_visibility="private")
 
-        def then_render(event, **names):
-            event.success(on_render, *render_io, **names.get("render", private)).success(
-                on_slider, *slider_io, **names.get("slider", private))
+        def then_render(event, render=private, slider=private):
+            event.success(on_render, *render_io, **render).success(on_slider, *slider_io, **slider)
 
         pick_out = [gallery, table, state]
         then_render(run.click(on_compare, [image, task], pick_out, api_name="compare", preprocess=False),
                     render={"api_name": "compare_details"}, slider={"api_name": "slider_details"})
         then_render(image.upload(on_compare, [image, task], pick_out, preprocess=False, **private))
-        for source, fn in ((samples, on_pick), (disagree, on_evidence_pick), (loses, on_evidence_pick)):
-            then_render(source.select(fn, [task], pick_out, **private))
-        sample_name, api_pick = gr.Textbox(visible=False), gr.Button(visible=False)
-        then_render(api_pick.click(on_pick_named, [task, sample_name], pick_out, api_name="pick_sample"))
+        for source in (samples, disagree, loses):  # a click on a test photo compares it
+            then_render(source.select(on_gallery_pick, [task], pick_out, **private))
+        then_render(gr.Button(visible=False).click(on_pick_named, [task, gr.Textbox(visible=False)], pick_out,
+                                                   api_name="pick_sample"))
         for trigger, name in ((view.input, "view"), (opacity.release, "opacity"), (classes.input, "classes")):
             trigger(on_render, *render_io, api_name=name).success(on_slider, *slider_io, **private)
         gr.on([left.input, right.input], on_slider, *slider_io, api_name="slider")
 
         # --- events: the task's results (the same for everyone: cached) ---------------------------------
-        def results_view(fn):
-            """A cached results view: names (text) only, then computed once per argument set."""
+        def results_view(fn):  # the same for everyone: computed once per task and choice; names (text) only
             cached = memo(fn)
-
-            def call(*args):
-                if not all(a is None or isinstance(a, str) for a in args):
-                    raise UserError("every argument of this endpoint is a name (text)")
-                return cached(*args)
-            return friendly(call)
+            return friendly(lambda *args: cached(*v.check_names(args)))
 
         @friendly
         def on_task(t):
             c = v.task_choices(task_of(t))
-            pick = lambda choices, value: gr.update(choices=choices, value=value)  # noqa: E731
             return (c["samples"], None, gr.update(value=[], columns=c["columns"]), [], None, "", None,
-                    pick(c["classes"], []), gr.update(maximum=c["latency"], value=c["latency"]),
-                    pick(c["slider"], v.PHOTO), pick(c["slider"], (c["models"] or [None])[0]),
-                    pick(c["models"], (c["models"] or [None])[0]), pick(["(none)", *c["models"]], c["second"]),
-                    pick([v.ALL_CORRUPTIONS, "all", *c["corruptions"]], v.ALL_CORRUPTIONS),
-                    pick([v.MEAN_CLASS, *c["classes"]], v.MEAN_CLASS))
+                    gr.update(maximum=c["latency"], value=c["latency"]),
+                    *(gr.update(choices=choices, value=value) for choices, value in c["pickers"]))
 
         @friendly
         def on_recommend(t, ms, cpu_only):
             return v.recommendation(task_of(t), check_number(ms, "latency budget", 0, 1e6), bool(cpu_only))
 
         switch = gr.on([demo.load, task.change], on_task, [task], [
-            samples, state, gallery, reference, legend, status, table, classes, budget, left, right, model_a, model_b,
+            samples, state, gallery, reference, legend, status, table, budget, classes, left, right, model_a, model_b,
             corruption, roc_class], api_name="switch_task")
         recommend_io = ([task, budget, cpu], [verdict])
         switch.then(on_recommend, *recommend_io, api_name="recommendation")
@@ -238,24 +211,21 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
             switch.then(handler, inputs, outputs, api_name=name)
             if triggers:
                 gr.on(triggers, handler, inputs, outputs, **private)
+
         @friendly
         def on_cell(t, a, evt: gr.SelectData):
             return v.cell_lookup(task_of(t), a, *v.cell_of(evt.index))
 
         cells.select(on_cell, [task, model_a], [cell_gallery, cell_md], **private)
-        row_in, col_in, api_cell = gr.Number(visible=False), gr.Number(visible=False), gr.Button(visible=False)
-        api_cell.click(friendly(lambda t, a, r, c: v.cell_lookup(task_of(t), a, r, c)), [task, model_a, row_in, col_in],
-                       [cell_gallery, cell_md], api_name="confusion_cell")
+        cell_in = [task, model_a, gr.Number(visible=False), gr.Number(visible=False)]  # API: true and predicted class
+        gr.Button(visible=False).click(friendly(lambda t, a, r, c: v.cell_lookup(task_of(t), a, r, c)), cell_in,
+                                       [cell_gallery, cell_md], api_name="confusion_cell")
 
-        timer = gr.Timer(1.0)
-        timer.tick(lambda t: (service.loading_status(t), gr.Timer(active=bool(service.loading_status(t)))),
-                   [task], [loading, timer], api_name="loading", show_progress="hidden")
+        timer = gr.Timer(1.0)  # "models ready: 3 of 5" until every model is loaded
+        timer.tick(lambda t: (s := service.loading_status(t), gr.Timer(active=bool(s))), [task], [loading, timer],
+                   api_name="loading", show_progress="hidden")
 
-        def tasks() -> list[dict]:
-            """The tasks, each with its classes, palette, samples and models (leaderboard order)."""
-            return catalog.describe()
-
-        gr.api(tasks, api_name="tasks")
+        gr.api(catalog.describe, api_name="tasks")  # the tasks, each with its classes, palette, samples, models
     return demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
 
 
@@ -267,17 +237,14 @@ def launch_options() -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Compare segmentation models in the browser.")
-    parser.add_argument("--checkpoints", nargs="*", default=None,
-                        help="checkpoint folders or Hub repo ids (default: $SEGCOMPARE_CHECKPOINTS or checkpoints/)")
+    parser.add_argument("--checkpoints", nargs="*", help="checkpoint folders or Hub repo ids (default: "
+                        "$SEGCOMPARE_CHECKPOINTS or checkpoints/)")
     parser.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT or 7860)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     demo = build_demo(args.checkpoints)
     demo.launch(server_port=args.port, prevent_thread_lock=True, **launch_options())
-    import torch
-
-    torch.set_num_threads(os.cpu_count() or 1)
     demo.segcompare.start_loading()  # the page is up: now read the weights, in the background
     demo.block_thread()
 

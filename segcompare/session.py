@@ -146,6 +146,9 @@ class CompareService:
         return self._loader
 
     def _load_all(self, keys: list[str]) -> None:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)  # the app's forwards run one at a time: use every core
         for key in keys:
             try:
                 self.predictor.model(key)

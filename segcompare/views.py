@@ -18,6 +18,7 @@ import pandas as pd
 from . import evidence, recommend, report
 from . import visualize as viz
 from .catalog import Catalog, Sample, Task
+from .errors import UserError
 from .session import CompareService, Comparison, check_choice, check_index, check_number
 
 VIEWS = ["Overlay", "Mask", "Correctness", "Confidence"]
@@ -362,11 +363,23 @@ def cell_lookup(task: Task, label, true_class, pred_class) -> tuple[list, str]:
 
 
 def task_choices(task: Task) -> dict:
-    """Everything on the page that follows the chosen task: samples, class names, model names, limits."""
+    """Everything on the page that follows the chosen task; `pickers`: (choices, value) of the class toggles,
+    the slider's two sides, the two confusion models, the corruption and the ROC class, in that order."""
     names = [m.label for m in task.models]
-    return {"samples": sample_items(task), "columns": task_columns(task), "classes": list(task.classes),
-            "latency": latency_range(task), "slider": slider_choices(task), "models": names,
-            "second": names[1] if len(names) > 1 else "(none)", "corruptions": corruptions(task)}
+    first = names[0] if names else None
+    pickers = [(list(task.classes), []), (slider_choices(task), PHOTO), (slider_choices(task), first),
+               (names, first), (["(none)", *names], names[1] if len(names) > 1 else "(none)"),
+               ([ALL_CORRUPTIONS, "all", *corruptions(task)], ALL_CORRUPTIONS),
+               ([MEAN_CLASS, *task.classes], MEAN_CLASS)]
+    return {"samples": sample_items(task), "columns": task_columns(task), "latency": latency_range(task),
+            "pickers": pickers}
+
+
+def check_names(args: tuple) -> tuple:
+    """Arguments of a results endpoint: task, model, class or corruption names (text) or None."""
+    if not all(a is None or isinstance(a, str) for a in args):
+        raise UserError("every argument of this endpoint is a name (text)")
+    return args
 
 
 def picked_name(value) -> str:
