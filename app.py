@@ -15,9 +15,11 @@ from pathlib import Path
 
 import gradio as gr
 
+from segcompare import results_views as r
 from segcompare import views as v
 from segcompare.catalog import discover, parse_sources
 from segcompare.errors import UserError
+from segcompare.hub import space_sources
 from segcompare.session import CompareService, check_number
 
 ROOT = Path(__file__).resolve().parent
@@ -34,8 +36,6 @@ def friendly(fn):
             return fn(*args, **kwargs)
         except UserError as e:
             raise gr.Error(str(e), print_exception=False) from None
-        except gr.Error:
-            raise
         except Exception as e:  # a bug: keep serving, keep the traceback in the server log only
             log.exception("handler %s failed", fn.__name__)
             raise gr.Error(f"Something went wrong on our side ({type(e).__name__}); please try again.",
@@ -44,9 +44,8 @@ def friendly(fn):
 
 
 def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> gr.Blocks:
-    """The app's Blocks. Reads configs, results and histories of the checkpoints; never their weights."""
-    from segcompare.hub import space_sources  # a pushed Space: its model repos (Hub cache first), else embedded
-
+    """The app's Blocks. Reads configs, results and histories of the checkpoints; never their weights.
+    Sources: the arguments, else a pushed Space's model repos (Hub cache first), else embedded checkpoints."""
     sources = parse_sources(sources or space_sources(ROOT), default=ROOT / "checkpoints")
     catalog = discover(sources, samples_root)
     service = CompareService(catalog, gr.utils.get_upload_folder(), upload_dir=gr.utils.get_upload_folder())
@@ -64,7 +63,7 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
             task = gr.Dropdown([t.name for t in catalog.tasks], value=catalog.tasks[0].name if catalog.tasks else None,
                                label="Task", interactive=len(catalog.tasks) > 1, allow_custom_value=True,
                                elem_id="sc-task", scale=0, min_width=160)
-        gr.Markdown(v.header(catalog, sources), elem_id="sc-header")
+        gr.Markdown(r.header(catalog, sources), elem_id="sc-header")
         verdict = gr.Markdown("Working out the recommendation…", elem_id="sc-verdict", container=True)
         with gr.Row(elem_id="sc-constraints"):
             budget = gr.Slider(1, 1000, value=1000, step=1, label="Latency budget (ms per image; right end = no "
@@ -102,11 +101,11 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
                 board = frame(label="Test-set results, best first", elem_id="sc-leaderboard")
                 models_md = gr.Markdown(elem_id="sc-models")
                 with gr.Accordion("What the numbers mean", open=False):
-                    gr.Markdown(v.glossary(), elem_classes="sc-help")
+                    gr.Markdown(r.glossary(), elem_classes="sc-help")
                 class_table = frame(label="IoU per class (%)", elem_id="sc-class-table")
                 pareto, per_class = gr.Plot(label="Accuracy vs speed"), gr.Plot(label="IoU per class")
             with gr.Tab("Mix-ups", id="confusion"):
-                gr.Markdown(v.CONFUSION_HELP)
+                gr.Markdown(r.CONFUSION_HELP)
                 with gr.Row():
                     model_a, model_b = pick(label="Model", elem_id="sc-cm-a"), pick(label="Next to", elem_id="sc-cm-b")
                 cells = frame(label="Confusion matrix (%)", elem_id="sc-cells")
@@ -122,7 +121,7 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
                 corruption = pick(label="Corruption")
                 robustness = gr.Plot(label="Robustness")
             with gr.Tab("ROC / PR", id="curves"):
-                gr.Markdown(v.CURVES_HELP)
+                gr.Markdown(r.CURVES_HELP)
                 roc_class = pick(label="Class")
                 with gr.Row():
                     roc, pr = gr.Plot(label="ROC curves"), gr.Plot(label="Precision-recall curves")
@@ -174,18 +173,18 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
         # --- events: the task's results (the same for everyone: cached) ---------------------------------
         def results_view(fn):  # the same for everyone: computed once per task and choice; names (text) only
             cached = memo(fn)
-            return friendly(lambda *args: cached(*v.check_names(args)))
+            return friendly(lambda *args: cached(*r.check_names(args)))
 
         @friendly
         def on_task(t):
-            c = v.task_choices(task_of(t))
+            c = r.task_choices(task_of(t))
             return (c["samples"], None, gr.update(value=[], columns=c["columns"]), [], None, "", None,
                     gr.update(maximum=c["latency"], value=c["latency"]),
                     *(gr.update(choices=choices, value=value) for choices, value in c["pickers"]))
 
         @friendly
         def on_recommend(t, ms, cpu_only):
-            return v.recommendation(task_of(t), check_number(ms, "latency budget", 0, 1e6), bool(cpu_only))
+            return r.recommendation(task_of(t), check_number(ms, "latency budget", 0, 1e6), bool(cpu_only))
 
         switch = gr.on([demo.load, task.change], on_task, [task], [
             samples, state, gallery, reference, legend, status, table, budget, classes, left, right, model_a, model_b,
@@ -195,18 +194,18 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
         gr.on([budget.release, cpu.input], on_recommend, *recommend_io, **private)
         cm_io = ([task, model_a, model_b], [cm_a, words_a, cm_b, words_b])
         for fn, inputs, outputs, name, triggers in (
-                (lambda t: v.leaderboard(task_of(t)), [task], [board, verdicts, per_class, pareto], "leaderboard", []),
-                (lambda t: (v.per_class_table(task_of(t)), v.models_text(task_of(t))), [task],
+                (lambda t: r.leaderboard(task_of(t)), [task], [board, verdicts, per_class, pareto], "leaderboard", []),
+                (lambda t: (r.per_class_table(task_of(t)), r.models_text(task_of(t))), [task],
                  [class_table, models_md], "leaderboard_tables", []),
-                (lambda t: v.galleries(task_of(t)), [task], [disagree, loses], "evidence", []),
-                (lambda t, a, b: (*v.confusion(task_of(t), a), *v.confusion(task_of(t), b)), *cm_io, "confusion",
+                (lambda t: r.galleries(task_of(t)), [task], [disagree, loses], "evidence", []),
+                (lambda t, a, b: (*r.confusion(task_of(t), a), *r.confusion(task_of(t), b)), *cm_io, "confusion",
                  [model_a.input, model_b.input]),
-                (lambda t, a: v.confusion_table(task_of(t), a), [task, model_a], [cells], "confusion_table",
+                (lambda t, a: r.confusion_table(task_of(t), a), [task, model_a], [cells], "confusion_table",
                  [model_a.input]),
-                (lambda t: v.training(task_of(t)), [task], [training], "training", []),
-                (lambda t, c: v.robustness(task_of(t), c), [task, corruption], [robustness], "robustness",
+                (lambda t: r.training(task_of(t)), [task], [training], "training", []),
+                (lambda t, c: r.robustness(task_of(t), c), [task, corruption], [robustness], "robustness",
                  [corruption.input]),
-                (lambda t, c: v.curves(task_of(t), c), [task, roc_class], [roc, pr], "roc", [roc_class.input])):
+                (lambda t, c: r.curves(task_of(t), c), [task, roc_class], [roc, pr], "roc", [roc_class.input])):
             handler = results_view(fn)
             switch.then(handler, inputs, outputs, api_name=name)
             if triggers:
@@ -214,11 +213,11 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
 
         @friendly
         def on_cell(t, a, evt: gr.SelectData):
-            return v.cell_lookup(task_of(t), a, *v.cell_of(evt.index))
+            return r.cell_lookup(task_of(t), a, *r.cell_of(evt.index))
 
         cells.select(on_cell, [task, model_a], [cell_gallery, cell_md], **private)
         cell_in = [task, model_a, gr.Number(visible=False), gr.Number(visible=False)]  # API: true and predicted class
-        gr.Button(visible=False).click(friendly(lambda t, a, r, c: v.cell_lookup(task_of(t), a, r, c)), cell_in,
+        gr.Button(visible=False).click(friendly(lambda t, a, r, c: r.cell_lookup(task_of(t), a, r, c)), cell_in,
                                        [cell_gallery, cell_md], api_name="confusion_cell")
 
         timer = gr.Timer(1.0)  # "models ready: 3 of 5" until every model is loaded
@@ -237,14 +236,12 @@ def launch_options() -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Compare segmentation models in the browser.")
-    parser.add_argument("--checkpoints", nargs="*", help="checkpoint folders or Hub repo ids (default: "
-                        "$SEGCOMPARE_CHECKPOINTS or checkpoints/)")
+    parser.add_argument("--checkpoints", nargs="*", help="folders or Hub repo ids (default: $SEGCOMPARE_CHECKPOINTS)")
     parser.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT or 7860)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    demo = build_demo(args.checkpoints)
-    demo.launch(server_port=args.port, prevent_thread_lock=True, **launch_options())
+    (demo := build_demo(args.checkpoints)).launch(server_port=args.port, prevent_thread_lock=True, **launch_options())
     demo.segcompare.start_loading()  # the page is up: now read the weights, in the background
     demo.block_thread()
 

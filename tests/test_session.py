@@ -13,7 +13,7 @@ from PIL import Image
 
 pytest_plugins = ["conftest_app"]
 
-from segcompare import views  # noqa: E402
+from segcompare import results_views, views  # noqa: E402
 from segcompare.catalog import discover  # noqa: E402
 from segcompare.errors import UserError  # noqa: E402
 from segcompare.session import CompareService, check_choice, check_index, check_number  # noqa: E402
@@ -136,12 +136,12 @@ def test_views_of_a_comparison(service, project):
 
 def test_per_class_table_and_confusion_cell(service):
     task = service.catalog.task("pets")
-    df = views.per_class_table(task)
+    df = results_views.per_class_table(task)
     assert list(df["Class"]) == ["Background", "Pet", "Boundary"]
     assert df[task.models[0].label].tolist() == [round(100 * v, 1) for v in task.models[0].results["per_class_iou"]]
-    cm = views.confusion_table(task, task.models[0].label)
+    cm = results_views.confusion_table(task, task.models[0].label)
     assert np.allclose(cm.drop(columns="True class").sum(1), 100, atol=0.5)
-    items, text = views.cell_images(task, task.models[0].label, 1, 0)
+    items, text = results_views.cell_images(task, task.models[0].label, 1, 0)
     assert "Pet labelled as Background" in text and "img_" in text
 
 
