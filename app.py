@@ -153,10 +153,10 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
 
         render_io = ([state, view, opacity, classes], [gallery, reference, legend, status])
         slider_io = ([state, view, opacity, classes, left, right], [slider])
-        private = dict(api_visibility="private")
+        private, raw = dict(api_visibility="private"), dict(preprocess=False)  # raw: our handlers check values
 
         def then_render(event, render=private, slider=private):
-            event.success(on_render, *render_io, **render).success(on_slider, *slider_io, **slider)
+            event.success(on_render, *render_io, **render, **raw).success(on_slider, *slider_io, **slider, **raw)
 
         pick_out = [gallery, table, state]
         then_render(run.click(on_compare, [image, task], pick_out, api_name="compare", preprocess=False),
@@ -167,8 +167,8 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
         then_render(gr.Button(visible=False).click(on_pick_named, [task, gr.Textbox(visible=False)], pick_out,
                                                    api_name="pick_sample"))
         for trigger, name in ((view.input, "view"), (opacity.release, "opacity"), (classes.input, "classes")):
-            trigger(on_render, *render_io, api_name=name).success(on_slider, *slider_io, **private)
-        gr.on([left.input, right.input], on_slider, *slider_io, api_name="slider")
+            trigger(on_render, *render_io, api_name=name, **raw).success(on_slider, *slider_io, **private, **raw)
+        gr.on([left.input, right.input], on_slider, *slider_io, api_name="slider", **raw)
 
         # --- events: the task's results (the same for everyone: cached) ---------------------------------
         def results_view(fn):  # the same for everyone: computed once per task and choice; names (text) only
@@ -190,8 +190,8 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
             samples, state, gallery, reference, legend, status, table, budget, classes, left, right, model_a, model_b,
             corruption, roc_class], api_name="switch_task")
         recommend_io = ([task, budget, cpu], [verdict])
-        switch.then(on_recommend, *recommend_io, api_name="recommendation")
-        gr.on([budget.release, cpu.input], on_recommend, *recommend_io, **private)
+        switch.then(on_recommend, *recommend_io, api_name="recommendation", **raw)
+        gr.on([budget.release, cpu.input], on_recommend, *recommend_io, **private, **raw)
         cm_io = ([task, model_a, model_b], [cm_a, words_a, cm_b, words_b])
         for fn, inputs, outputs, name, triggers in (
                 (lambda t: r.leaderboard(task_of(t)), [task], [board, verdicts, per_class, pareto], "leaderboard", []),
@@ -207,9 +207,9 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
                  [corruption.input]),
                 (lambda t, c: r.curves(task_of(t), c), [task, roc_class], [roc, pr], "roc", [roc_class.input])):
             handler = results_view(fn)
-            switch.then(handler, inputs, outputs, api_name=name)
+            switch.then(handler, inputs, outputs, api_name=name, **raw)
             if triggers:
-                gr.on(triggers, handler, inputs, outputs, **private)
+                gr.on(triggers, handler, inputs, outputs, **private, **raw)
 
         @friendly
         def on_cell(t, a, evt: gr.SelectData):
@@ -217,7 +217,7 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
 
         cells.select(on_cell, [task, model_a], [cell_gallery, cell_md], **private)
         cell_in = [task, model_a, gr.Number(visible=False), gr.Number(visible=False)]  # API: true and predicted class
-        gr.Button(visible=False).click(friendly(lambda t, a, r, c: r.cell_lookup(task_of(t), a, r, c)), cell_in,
+        gr.Button(visible=False).click(friendly(lambda t, a, row, col: r.cell_lookup(task_of(t), a, row, col)), cell_in,
                                        [cell_gallery, cell_md], api_name="confusion_cell")
 
         timer = gr.Timer(1.0)  # "models ready: 3 of 5" until every model is loaded

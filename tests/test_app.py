@@ -248,3 +248,28 @@ def test_switching_task_updates_the_gallery_and_the_choices(server):
     assert [c[0] for c in model_b["choices"]] == ["(none)", *labels]
     assert [c[0] for c in roc_class["choices"]] == ["mean over classes", *task_of(server, "streets").classes]
     assert corruption["value"] == "average of all corruptions"
+
+
+@pytest.mark.parametrize("endpoint,args,message", [
+    ("/view", ("Overlay", "abc"), "opacity must be a number"),
+    ("/view", ("Overlay", None), "opacity must be a number"),
+    ("/view", ("Overlay", "nan"), "opacity must be a number"),  # JSON has no NaN: the text form
+    ("/view", ("Sideways", 0.5), "unknown view 'Sideways'"),
+    ("/classes", ("Overlay", 0.5, ["nope"]), "unknown class 'nope'"),
+    ("/pick_sample", ("pets", 10**9), "unknown sample '1000000000'"),
+    ("/confusion", ("pets", ["a", "b"], "(none)"), "every argument of this endpoint is a name"),
+    ("/recommendation", ("pets", "abc", False), "latency budget must be a number"),
+    ("/confusion_cell", ("pets", None, 10**9, 0), "true class must be a whole number from 0 to 2"),
+])
+def test_every_endpoint_checks_its_arguments(client, project, endpoint, args, message):
+    client.predict(handle_file(str(project / "samples" / "pets" / "cat_001.png")), "pets", api_name="/compare")
+    with pytest.raises(AppError, match=message) as err:
+        client.predict(*args, api_name=endpoint)
+    assert "\n" not in str(err.value) and "Something went wrong" not in str(err.value)
+
+
+def test_pick_sample_compares_it_and_the_verdict_names_a_model(client, server):
+    gallery, table = client.predict("pets", "dog_002", api_name="/pick_sample")
+    assert len(gallery) == len(task_of(server, "pets").models) and all(row[2] is not None for row in table["data"])
+    verdict = client.predict("pets", 1000, False, api_name="/recommendation")
+    assert task_of(server, "pets").models[0].label in verdict  # the best test mIoU is the pick without limits
