@@ -1,5 +1,6 @@
 """The verdict (segcompare.recommend) on results built by hand, and on the committed pets checkpoints."""
 
+import re
 from pathlib import Path
 
 import fake_results
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from segcompare import report
+from segcompare.errors import UserError
 from segcompare.recommend import device_latencies, recommend, to_html
 
 N = 40  # test images: above stats.MIN_IMAGES, so no small-sample caution unless a test asks for one
@@ -122,3 +124,35 @@ def test_committed_pets_results_name_the_best_model():
     best = max(zip(results, report.model_labels(results)), key=lambda x: x[0]["miou"])[1]
     rec = recommend(results, n_boot=300)
     assert rec.model == best and rec.markdown.startswith(f"**Use {best}:")
+
+
+@pytest.mark.parametrize("latency, expected", [
+    ({"device": "cpu", "p50": 12.0, "p95": 15.0}, {"cpu": 12.0}),
+    ({"device": "cuda", "p50": 3.0, "cpu": {"p50": 40.0, "p95": 44.0}}, {"cuda": 3.0, "cpu": 40.0}),
+    ({"device": "cuda", "p50": 3.0, "by_device": {"cpu": {"p50": 40.0}, "mps": {"p50": 9.0}}},
+     {"cuda": 3.0, "cpu": 40.0, "mps": 9.0}),
+    ({"device": "cpu", "p50": None}, {}),
+    (None, {}),
+])
+def test_device_latencies(latency, expected):
+    assert device_latencies({"latency_ms": latency}) == expected
+
+
+def test_the_order_of_the_results_does_not_change_the_verdict(three):
+    orders = (three, three[::-1], three[1:] + three[:1])
+    texts = {recommend(order, max_latency_ms=50, n_boot=200).markdown for order in orders}
+    assert len(texts) == 1
+
+
+@pytest.mark.parametrize("budget", [-1, float("nan"), "fast"])
+def test_a_budget_that_is_not_a_duration_is_refused(three, budget):
+    with pytest.raises(UserError, match=f"latency budget {re.escape(repr(budget))} is not a number of milliseconds"):
+        recommend(three, max_latency_ms=budget)
+
+
+def test_markdown_characters_in_a_model_name_stay_text():
+    odd = model("net_*wild*_[x]", 0.9, 1, latency=10.0)
+    rec = recommend([odd, model("fcn_resnet18", 0.6, 2, latency=20.0)], n_boot=200)
+    assert rec.model == "net_*wild*_[x]" and rec.real == ["FCN (ResNet-18)"]
+    assert "Use net\\_\\*wild\\*\\_\\[x\\]:" in rec.markdown
+    assert to_html(rec.markdown).startswith("<p><b>Use net_*wild*_[x]: the most accurate")
