@@ -119,12 +119,15 @@ def _why_excluded(m: _Model, max_latency_ms: float | None, cpu_only: bool) -> st
     return None
 
 
-def _constraint(max_latency_ms: float | None, cpu_only: bool) -> str:
-    parts = ["must run on CPU"] if cpu_only else []
-    if max_latency_ms is not None:
-        where = "on CPU" if cpu_only else "on the fastest device measured for each model"
-        parts.append(f"at most {max_latency_ms:g} ms per image {where}")
-    return " and ".join(parts)
+def _constraint(max_latency_ms: float | None, cpu_only: bool, models: list[_Model]) -> str:
+    """The constraint as a verb phrase ("models that ..."), naming the device the budget is judged on."""
+    if max_latency_ms is None:
+        return "run on CPU" if cpu_only else ""
+    devices = {lat[1] for m in models if (lat := _latency(m, cpu_only)) is not None}
+    where = "on CPU" if cpu_only else f"on {_device(devices.pop())}" if len(devices) == 1 else \
+        "on their fastest device measured"
+    return f"{'run on CPU' if cpu_only else 'run'} within {max_latency_ms:g} ms per image" + \
+        ("" if cpu_only else f" {where}")
 
 
 # --- words ----------------------------------------------------------------------------------------------
@@ -176,11 +179,11 @@ def _significance_lines(cmps: list[dict]) -> tuple[list[str], list[str], list[st
         behind = [c for c in real if c["diff"] < 0]
         if ahead:
             lines.append("**Real differences:** ahead of " + ", ".join(f"{c['b']} by {pts(c)} points" for c in ahead)
-                         + f" ({POINTS_NOTE}); these leads hold when the test images are resampled "
-                         "(95% paired bootstrap).")
+                         + f" ({POINTS_NOTE}); not luck: these leads hold when the test is re-run on resampled "
+                         "sets of the test images (95% confidence).")
         if behind:
-            lines.append("**Really behind:** " + ", ".join(f"{c['b']} by {pts(c)} points" for c in behind)
-                         + " (that model is ruled out by the constraint).")
+            lines.append("**What the constraint costs:** " + ", ".join(f"{c['b']} by {pts(c)} points" for c in behind)
+                         + " — really more accurate, but ruled out.")
     if luck:
         lines.append("**Could be luck:** the gap to " + ", ".join(f"{c['b']} ({pts(c)} points)" for c in luck)
                      + " could be luck of the test images: on another sample of images the order could flip.")
@@ -226,9 +229,9 @@ def _headline(pick: _Model, pool: list[_Model], constraint: str) -> str:
         if getattr(pick, attr) is not None and len(vals) > 1 and getattr(pick, attr) >= max(vals):
             strengths.append(name)
     if len(pool) == 1:
-        why = f"the only model that meets the constraint ({constraint})" if constraint else "the only model"
+        why = f"the only model that can {constraint}" if constraint else "the only model"
         return f"Use {pick.label}: {why}, {_pct(pick.miou)} mIoU."
-    among = f"the {len(pool)} models that meet the constraint ({constraint})" if constraint else \
+    among = f"the {len(pool)} models that {constraint}" if constraint else \
         f"the {len(pool)} models compared"
     text = f"Use {pick.label}: the most accurate of {among}, {_pct(pick.miou)} mIoU"
     return text + (", with " + " and ".join(strengths) if strengths else "") + "."
@@ -256,7 +259,7 @@ def recommend(results: list[dict], *, max_latency_ms: float | None = None, cpu_o
         raise UserError(f"latency budget {max_latency_ms!r} is not a number of milliseconds >= 0; "
                         "give one, or none for no budget")
     models = _models(results)
-    constraint = _constraint(max_latency_ms, cpu_only)
+    constraint = _constraint(max_latency_ms, cpu_only, models)
     raw = {m.label: m.raw for m in models}
     excluded = {m.label: why for m in models if (why := _why_excluded(m, max_latency_ms, cpu_only))}
     pool = [m for m in models if m.label not in excluded]
@@ -264,7 +267,7 @@ def recommend(results: list[dict], *, max_latency_ms: float | None = None, cpu_o
     out_lines = [f"{lab} ({why})" for lab, why in excluded.items()]
     excluded = {raw[lab]: why for lab, why in excluded.items()}
     if not pool:
-        head = f"No model meets the constraint ({constraint})." if constraint else "No model has an mIoU to rank."
+        head = f"No model can {constraint}." if constraint else "No model has an mIoU to rank."
         md = f"**{head}**\n\n- **Ruled out:** " + "; ".join(out_lines) + "."
         timed = [(lat, m.label) for m in models if (lat := _latency(m, cpu_only)) is not None]
         if timed:
@@ -278,7 +281,7 @@ def recommend(results: list[dict], *, max_latency_ms: float | None = None, cpu_o
     head = _headline(pick, pool, constraint)
     lines = _aspects(pick, pool, cpu_only) + sig_lines + notes + _alternative(pick, pool, luck, cpu_only)
     if excluded:
-        lines.append(f"**Ruled out by the constraint ({constraint}):** " + "; ".join(out_lines) + "."
+        lines.append(f"**Ruled out (they cannot {constraint}):** " + "; ".join(out_lines) + "."
                      if constraint else "**Not ranked:** " + "; ".join(out_lines) + ".")
     if free is not pick:
         lines.append(f"**Without the constraint** the pick would be {free.label}.")
