@@ -182,8 +182,9 @@ def _significance_lines(cmps: list[dict]) -> tuple[list[str], list[str], list[st
                          + f" ({POINTS_NOTE}); not luck: these leads hold when the test is re-run on resampled "
                          "sets of the test images (95% confidence).")
         if behind:
-            lines.append("**What the constraint costs:** " + ", ".join(f"{c['b']} by {pts(c)} points" for c in behind)
-                         + " — really more accurate, but ruled out.")
+            lines.append("**What the constraint costs:** " + "; ".join(
+                f"{c['b']} is more accurate by {pts(c)} points (a real difference) but is ruled out" for c in behind)
+                + ".")
     if luck:
         lines.append("**Could be luck:** the gap to " + ", ".join(f"{c['b']} ({pts(c)} points)" for c in luck)
                      + " could be luck of the test images: on another sample of images the order could flip.")
@@ -281,7 +282,7 @@ def recommend(results: list[dict], *, max_latency_ms: float | None = None, cpu_o
     head = _headline(pick, pool, constraint)
     lines = _aspects(pick, pool, cpu_only) + sig_lines + notes + _alternative(pick, pool, luck, cpu_only)
     if excluded:
-        lines.append(f"**Ruled out (they cannot {constraint}):** " + "; ".join(out_lines) + "."
+        lines.append(f"**Ruled out (cannot {constraint}):** " + "; ".join(out_lines) + "."
                      if constraint else "**Not ranked:** " + "; ".join(out_lines) + ".")
     if free is not pick:
         lines.append(f"**Without the constraint** the pick would be {free.label}.")
