@@ -107,8 +107,9 @@ def _why_excluded(m: _Model, max_latency_ms: float | None, cpu_only: bool) -> st
     if m.miou is None:
         return "no mIoU measured"
     if cpu_only and CPU not in m.latency:
-        measured = ", ".join(sorted(m.latency)) or "no device"
-        return f"not measured on CPU (latency measured on {measured})"
+        if not m.latency:
+            return "no latency measured, so not known to run on CPU"
+        return f"measured only on {', '.join(map(_device, sorted(m.latency)))}, not on CPU"
     if max_latency_ms is None:
         return None
     lat = _latency(m, cpu_only)

@@ -70,8 +70,11 @@ def test_cpu_only_uses_the_cpu_latency_and_rules_out_gpu_only_models():
     assert "measured on different devices, so compare with care" in rec.markdown
     rec = recommend(results, cpu_only=True, n_boot=200)
     assert rec.model == "FCN (ResNet-18)"
-    assert rec.excluded == {"UNet (ResNet-18)": "not measured on CPU (latency measured on cuda)"}
+    assert rec.excluded == {"UNet (ResNet-18)": "measured only on CUDA, not on CPU"}
     assert "60 ms per image on CPU" in rec.markdown and rec.constraint == "run on CPU"
+    untimed = model("pspnet_resnet18", 0.99, 3)
+    assert recommend([*results, untimed], cpu_only=True, n_boot=200).excluded["PSPNet (ResNet-18)"] == \
+        "no latency measured, so not known to run on CPU"
     rec = recommend(results, cpu_only=True, max_latency_ms=10, n_boot=200)
     assert rec.model is None and "60 ms per image on CPU, over the 10 ms budget" in rec.excluded["FCN (ResNet-18)"]
 
@@ -161,3 +164,11 @@ def test_markdown_characters_in_a_model_name_stay_text():
     assert rec.model == "net_*wild*_[x]" and rec.real == ["FCN (ResNet-18)"]
     assert "Use net\\_\\*wild\\*\\_\\[x\\]:" in rec.markdown
     assert to_html(rec.markdown).startswith("<p><b>Use net_*wild*_[x]: the most accurate")
+
+
+def test_a_model_without_latency_cannot_be_held_to_a_budget(three):
+    untimed = model("deeplabv3plus_resnet18", 0.99, 4)
+    assert recommend([*three, untimed], n_boot=200).model == "DeepLabV3+ (ResNet-18)"
+    rec = recommend([*three, untimed], max_latency_ms=100, n_boot=200)
+    assert rec.model == "UNet (ResNet-18)" and rec.unconstrained == "DeepLabV3+ (ResNet-18)"
+    assert rec.excluded == {"DeepLabV3+ (ResNet-18)": "no latency measured, so it cannot be held to a time budget"}
