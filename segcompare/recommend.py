@@ -22,8 +22,10 @@ from .figures import model_labels
 
 CPU = "cpu"
 BOLD = re.compile(r"(?<!\\)\*\*(.+?)(?<!\\)\*\*")
-UNESCAPE = re.compile(r"\\([\\`*_\[\]#|!&])")  # after html.escape, "<" and ">" are "&lt;" / "&gt;"
-MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|!])")
+UNESCAPE = re.compile(r"\\([\\`*_\[\]#|!])")
+# "<" and ">" stay: whoever shows the Markdown escapes HTML (the app's safe_markdown, to_html here), and a
+# backslash before an escaped "&lt;" would show as text.
+MD_SPECIAL = re.compile(r"([\\`*_\[\]#|!])")
 # What the reader needs to read the numbers, said once where they first appear.
 MIOU_NOTE = ("mIoU: how well each area the model paints matches the true one, averaged over classes; "
              "100% = perfect")
