@@ -15,6 +15,10 @@ import numpy as np
 from .errors import UserError
 from .figures import model_labels
 
+# Shown beside any per-image score: why one picture's score can differ from the leaderboard's.
+IMAGE_SCORE_NOTE = ("Image mIoU is the score on that one picture; the leaderboard's mIoU pools the pixels of every "
+                    "test image, so a single picture can score well above or below it.")
+
 
 @dataclass
 class ImageEvidence:

@@ -17,9 +17,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import stats
+from .errors import UserError
 from .figures import model_labels
 
 CPU = "cpu"
+BOLD = re.compile(r"(?<!\\)\*\*(.+?)(?<!\\)\*\*")
+UNESCAPE = re.compile(r"\\([\\`*_\[\]#|!])")
+# "<" and ">" stay: whoever shows the Markdown escapes HTML (the app's safe_markdown, to_html here), and a
+# backslash before an escaped "&lt;" would show as text.
+MD_SPECIAL = re.compile(r"([\\`*_\[\]#|!])")
 # What the reader needs to read the numbers, said once where they first appear.
 MIOU_NOTE = ("mIoU: how well each area the model paints matches the true one, averaged over classes; "
              "100% = perfect")
@@ -43,7 +49,8 @@ class Recommendation:
 
 @dataclass
 class _Model:
-    label: str
+    label: str  # as written in the Markdown (escaped)
+    raw: str  # as on the leaderboard
     result: dict
     miou: float | None
     boundary: float | None
@@ -63,6 +70,9 @@ def device_latencies(result: dict) -> dict[str, float]:
     for dev, entry in lat.items():
         if isinstance(entry, dict) and _number(entry.get("p50")) is not None:
             out[str(entry.get("device") or dev)] = float(entry["p50"])
+        elif isinstance(entry, dict):  # a nested {device: {"p50": ...}} mapping ("by_device")
+            out.update({str(d): float(e["p50"]) for d, e in entry.items()
+                        if isinstance(e, dict) and _number(e.get("p50")) is not None})
     return out
 
 
@@ -78,7 +88,7 @@ def mean_robustness(result: dict) -> float | None:
 
 def _models(results: list[dict]) -> list[_Model]:
     """Leaderboard order: best mIoU first, ties faster first."""
-    models = [_Model(lab, {**r, "label": lab}, _number(r.get("miou")), _number(r.get("boundary_iou")),
+    models = [_Model(_md(lab), lab, {**r, "label": _md(lab)}, _number(r.get("miou")), _number(r.get("boundary_iou")),
                      mean_robustness(r), device_latencies(r)) for r, lab in zip(results, model_labels(results))]
     key = lambda m: (-(m.miou if m.miou is not None else -1.0), min(m.latency.values(), default=math.inf))
     return sorted(models, key=key)
@@ -99,8 +109,9 @@ def _why_excluded(m: _Model, max_latency_ms: float | None, cpu_only: bool) -> st
     if m.miou is None:
         return "no mIoU measured"
     if cpu_only and CPU not in m.latency:
-        measured = ", ".join(sorted(m.latency)) or "no device"
-        return f"not measured on CPU (latency measured on {measured})"
+        if not m.latency:
+            return "no latency measured, so not known to run on CPU"
+        return f"measured only on {', '.join(map(_device, sorted(m.latency)))}, not on CPU"
     if max_latency_ms is None:
         return None
     lat = _latency(m, cpu_only)
@@ -111,12 +122,15 @@ def _why_excluded(m: _Model, max_latency_ms: float | None, cpu_only: bool) -> st
     return None
 
 
-def _constraint(max_latency_ms: float | None, cpu_only: bool) -> str:
-    parts = ["must run on CPU"] if cpu_only else []
-    if max_latency_ms is not None:
-        where = "on CPU" if cpu_only else "on the fastest device measured for each model"
-        parts.append(f"at most {max_latency_ms:g} ms per image {where}")
-    return " and ".join(parts)
+def _constraint(max_latency_ms: float | None, cpu_only: bool, models: list[_Model]) -> str:
+    """The constraint as a verb phrase ("models that ..."), naming the device the budget is judged on."""
+    if max_latency_ms is None:
+        return "run on CPU" if cpu_only else ""
+    devices = {lat[1] for m in models if (lat := _latency(m, cpu_only)) is not None}
+    where = "on CPU" if cpu_only else f"on {_device(devices.pop())}" if len(devices) == 1 else \
+        "on their fastest device measured"
+    return f"{'run on CPU' if cpu_only else 'run'} within {max_latency_ms:g} ms per image" + \
+        ("" if cpu_only else f" {where}")
 
 
 # --- words ----------------------------------------------------------------------------------------------
@@ -130,7 +144,12 @@ def _ordinal(i: int, word: str = "best") -> str:
 
 
 def _device(dev: str) -> str:
-    return dev.upper() if dev.lower() in ("cpu", "cuda", "gpu", "mps") else dev
+    return dev.upper() if dev.lower() in ("cpu", "cuda", "gpu", "mps") else _md(dev)
+
+
+def _md(text: str) -> str:
+    """A name from a results file, safe inside Markdown (a model called "a*b*" stays plain text)."""
+    return MD_SPECIAL.sub(r"\\\1", text)
 
 
 def _rank(value: float | None, values: list[float | None], higher_better: bool = True, word: str = "best") -> str:
@@ -163,11 +182,12 @@ def _significance_lines(cmps: list[dict]) -> tuple[list[str], list[str], list[st
         behind = [c for c in real if c["diff"] < 0]
         if ahead:
             lines.append("**Real differences:** ahead of " + ", ".join(f"{c['b']} by {pts(c)} points" for c in ahead)
-                         + f" ({POINTS_NOTE}); these leads hold when the test images are resampled "
-                         "(95% paired bootstrap).")
+                         + f" ({POINTS_NOTE}); not luck: these leads hold when the test is re-run on resampled "
+                         "sets of the test images (95% confidence).")
         if behind:
-            lines.append("**Really behind:** " + ", ".join(f"{c['b']} by {pts(c)} points" for c in behind)
-                         + " (that model is ruled out by the constraint).")
+            lines.append("**What the constraint costs:** " + "; ".join(
+                f"{c['b']} is more accurate by {pts(c)} points (a real difference) but is ruled out" for c in behind)
+                + ".")
     if luck:
         lines.append("**Could be luck:** the gap to " + ", ".join(f"{c['b']} ({pts(c)} points)" for c in luck)
                      + " could be luck of the test images: on another sample of images the order could flip.")
@@ -213,9 +233,9 @@ def _headline(pick: _Model, pool: list[_Model], constraint: str) -> str:
         if getattr(pick, attr) is not None and len(vals) > 1 and getattr(pick, attr) >= max(vals):
             strengths.append(name)
     if len(pool) == 1:
-        why = f"the only model that meets the constraint ({constraint})" if constraint else "the only model"
+        why = f"the only model that can {constraint}" if constraint else "the only model"
         return f"Use {pick.label}: {why}, {_pct(pick.miou)} mIoU."
-    among = f"the {len(pool)} models that meet the constraint ({constraint})" if constraint else \
+    among = f"the {len(pool)} models that {constraint}" if constraint else \
         f"the {len(pool)} models compared"
     text = f"Use {pick.label}: the most accurate of {among}, {_pct(pick.miou)} mIoU"
     return text + (", with " + " and ".join(strengths) if strengths else "") + "."
@@ -239,38 +259,46 @@ def recommend(results: list[dict], *, max_latency_ms: float | None = None, cpu_o
     if not results:
         return Recommendation(None, "**No results yet**: evaluate models to get a recommendation.",
                               "No results yet.")
+    if max_latency_ms is not None and not (_number(max_latency_ms) is not None and max_latency_ms >= 0):
+        raise UserError(f"latency budget {max_latency_ms!r} is not a number of milliseconds >= 0; "
+                        "give one, or none for no budget")
     models = _models(results)
-    constraint = _constraint(max_latency_ms, cpu_only)
+    constraint = _constraint(max_latency_ms, cpu_only, models)
+    raw = {m.label: m.raw for m in models}
     excluded = {m.label: why for m in models if (why := _why_excluded(m, max_latency_ms, cpu_only))}
     pool = [m for m in models if m.label not in excluded]
-    free = next((m.label for m in models if m.miou is not None), None)
+    free = next((m for m in models if m.miou is not None), None)
     out_lines = [f"{lab} ({why})" for lab, why in excluded.items()]
+    excluded = {raw[lab]: why for lab, why in excluded.items()}
     if not pool:
-        head = f"No model meets the constraint ({constraint})." if constraint else "No model has an mIoU to rank."
+        head = f"No model can {constraint}." if constraint else "No model has an mIoU to rank."
         md = f"**{head}**\n\n- **Ruled out:** " + "; ".join(out_lines) + "."
         timed = [(lat, m.label) for m in models if (lat := _latency(m, cpu_only)) is not None]
         if timed:
             (ms, dev), lab = min(timed)
             md += f"\n- **Closest:** the fastest model measured, {lab}, takes {ms:.0f} ms per image on {_device(dev)}."
-        return Recommendation(None, md, head, excluded=excluded, constraint=constraint, unconstrained=free)
+        return Recommendation(None, md, head, excluded=excluded, constraint=constraint,
+                              unconstrained=free and free.raw)
     pick = pool[0]
     cmps, notes = _compare(pick, [m for m in models if m is not pick and m.miou is not None], n_boot, seed)
     real, luck, sig_lines = _significance_lines(cmps)
     head = _headline(pick, pool, constraint)
     lines = _aspects(pick, pool, cpu_only) + sig_lines + notes + _alternative(pick, pool, luck, cpu_only)
     if excluded:
-        lines.append(f"**Ruled out by the constraint ({constraint}):** " + "; ".join(out_lines) + "."
+        lines.append(f"**Ruled out (cannot {constraint}):** " + "; ".join(out_lines) + "."
                      if constraint else "**Not ranked:** " + "; ".join(out_lines) + ".")
-    if free is not None and free != pick.label:
-        lines.append(f"**Without the constraint** the pick would be {free}.")
+    if free is not pick:
+        lines.append(f"**Without the constraint** the pick would be {free.label}.")
     md = f"**{head}**\n\n" + "\n".join(f"- {x}" for x in lines)
-    return Recommendation(pick.label, md, head, reasons=lines, real=real, luck=luck, excluded=excluded,
-                          constraint=constraint, unconstrained=free, comparisons=cmps)
+    cmps = [{**c, "a": raw[c["a"]], "b": raw[c["b"]]} for c in cmps]
+    return Recommendation(pick.raw, md, head, reasons=lines, real=[raw[x] for x in real],
+                          luck=[raw[x] for x in luck], excluded=excluded, constraint=constraint,
+                          unconstrained=free.raw, comparisons=cmps)
 
 
 def to_html(markdown: str) -> str:
     """The Markdown `recommend` writes (paragraphs, "- " bullets, **bold**) as HTML, every text escaped."""
-    bold = lambda s: re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(s))
+    bold = lambda s: UNESCAPE.sub(r"\1", BOLD.sub(r"<b>\1</b>", html.escape(s)))
     parts, items = [], []
     for line in [*markdown.splitlines(), ""]:
         if line.startswith("- "):

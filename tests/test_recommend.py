@@ -1,5 +1,6 @@
 """The verdict (segcompare.recommend) on results built by hand, and on the committed pets checkpoints."""
 
+import re
 from pathlib import Path
 
 import fake_results
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from segcompare import report
+from segcompare.errors import UserError
 from segcompare.recommend import device_latencies, recommend, to_html
 
 N = 40  # test images: above stats.MIN_IMAGES, so no small-sample caution unless a test asks for one
@@ -48,11 +50,11 @@ def test_latency_budget_changes_the_pick_and_names_who_is_out(three, kwargs, pic
     for label, why in ruled_out.items():
         assert why in rec.excluded[label] and f"{label} ({rec.excluded[label]})" in rec.markdown
     if pick is None:
-        assert rec.markdown.startswith("**No model meets the constraint (at most 10 ms per image")
+        assert rec.markdown.startswith("**No model can run within 10 ms per image on CPU.**")
         assert "the fastest model measured, FCN (ResNet-18), takes 20 ms" in rec.markdown
     elif pick != rec.unconstrained:
         assert "**Without the constraint** the pick would be UNet (ResNet-18)." in rec.markdown
-        assert "**Really behind:** UNet (ResNet-18)" in rec.markdown  # what the constraint costs, said
+        assert "**What the constraint costs:** UNet (ResNet-18) is more accurate by " in rec.markdown
 
 
 def test_cpu_only_uses_the_cpu_latency_and_rules_out_gpu_only_models():
@@ -60,11 +62,19 @@ def test_cpu_only_uses_the_cpu_latency_and_rules_out_gpu_only_models():
     both = model("fcn_resnet18", 0.75, 1, latency={"device": "cuda", "p50": 4.0, "cpu": {"p50": 60.0}})
     assert device_latencies(both) == {"cuda": 4.0, "cpu": 60.0}
     results = [gpu_only, both]
-    assert recommend(results, max_latency_ms=10, n_boot=200).model == "UNet (ResNet-18)"  # fastest device: cuda
+    rec = recommend(results, max_latency_ms=10, n_boot=200)
+    assert rec.model == "UNet (ResNet-18)" and rec.constraint == "run within 10 ms per image on CUDA"
+    mixed = [*results, model("pspnet_resnet18", 0.5, 3, latency=8.0)]  # measured on CPU only
+    rec = recommend(mixed, max_latency_ms=10, n_boot=200)
+    assert rec.constraint == "run within 10 ms per image on their fastest device measured" and rec.excluded == {}
+    assert "measured on different devices, so compare with care" in rec.markdown
     rec = recommend(results, cpu_only=True, n_boot=200)
     assert rec.model == "FCN (ResNet-18)"
-    assert rec.excluded == {"UNet (ResNet-18)": "not measured on CPU (latency measured on cuda)"}
-    assert "60 ms per image on CPU" in rec.markdown and "must run on CPU" in rec.constraint
+    assert rec.excluded == {"UNet (ResNet-18)": "measured only on CUDA, not on CPU"}
+    assert "60 ms per image on CPU" in rec.markdown and rec.constraint == "run on CPU"
+    untimed = model("pspnet_resnet18", 0.99, 3)
+    assert recommend([*results, untimed], cpu_only=True, n_boot=200).excluded["PSPNet (ResNet-18)"] == \
+        "no latency measured, so not known to run on CPU"
     rec = recommend(results, cpu_only=True, max_latency_ms=10, n_boot=200)
     assert rec.model is None and "60 ms per image on CPU, over the 10 ms budget" in rec.excluded["FCN (ResNet-18)"]
 
@@ -122,3 +132,43 @@ def test_committed_pets_results_name_the_best_model():
     best = max(zip(results, report.model_labels(results)), key=lambda x: x[0]["miou"])[1]
     rec = recommend(results, n_boot=300)
     assert rec.model == best and rec.markdown.startswith(f"**Use {best}:")
+
+
+@pytest.mark.parametrize("latency, expected", [
+    ({"device": "cpu", "p50": 12.0, "p95": 15.0}, {"cpu": 12.0}),
+    ({"device": "cuda", "p50": 3.0, "cpu": {"p50": 40.0, "p95": 44.0}}, {"cuda": 3.0, "cpu": 40.0}),
+    ({"device": "cuda", "p50": 3.0, "by_device": {"cpu": {"p50": 40.0}, "mps": {"p50": 9.0}}},
+     {"cuda": 3.0, "cpu": 40.0, "mps": 9.0}),
+    ({"device": "cpu", "p50": None}, {}),
+    (None, {}),
+])
+def test_device_latencies(latency, expected):
+    assert device_latencies({"latency_ms": latency}) == expected
+
+
+def test_the_order_of_the_results_does_not_change_the_verdict(three):
+    orders = (three, three[::-1], three[1:] + three[:1])
+    texts = {recommend(order, max_latency_ms=50, n_boot=200).markdown for order in orders}
+    assert len(texts) == 1
+
+
+@pytest.mark.parametrize("budget", [-1, float("nan"), "fast"])
+def test_a_budget_that_is_not_a_duration_is_refused(three, budget):
+    with pytest.raises(UserError, match=f"latency budget {re.escape(repr(budget))} is not a number of milliseconds"):
+        recommend(three, max_latency_ms=budget)
+
+
+def test_markdown_characters_in_a_model_name_stay_text():
+    odd = model("net_*wild*_[x]", 0.9, 1, latency=10.0)
+    rec = recommend([odd, model("fcn_resnet18", 0.6, 2, latency=20.0)], n_boot=200)
+    assert rec.model == "net_*wild*_[x]" and rec.real == ["FCN (ResNet-18)"]
+    assert "Use net\\_\\*wild\\*\\_\\[x\\]:" in rec.markdown
+    assert to_html(rec.markdown).startswith("<p><b>Use net_*wild*_[x]: the most accurate")
+
+
+def test_a_model_without_latency_cannot_be_held_to_a_budget(three):
+    untimed = model("deeplabv3plus_resnet18", 0.99, 4)
+    assert recommend([*three, untimed], n_boot=200).model == "DeepLabV3+ (ResNet-18)"
+    rec = recommend([*three, untimed], max_latency_ms=100, n_boot=200)
+    assert rec.model == "UNet (ResNet-18)" and rec.unconstrained == "DeepLabV3+ (ResNet-18)"
+    assert rec.excluded == {"DeepLabV3+ (ResNet-18)": "no latency measured, so it cannot be held to a time budget"}
