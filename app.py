@@ -158,12 +158,12 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
         def then_render(event, render=private, slider=private):
             event.success(on_render, *render_io, **render, **raw).success(on_slider, *slider_io, **slider, **raw)
 
-        pick_out = [gallery, table, state]
-        then_render(run.click(on_compare, [image, task], pick_out, api_name="compare", preprocess=False),
+        pick_out, near = [gallery, table, state], dict(show_progress_on=[status, gallery])  # where the user looks
+        then_render(run.click(on_compare, [image, task], pick_out, api_name="compare", preprocess=False, **near),
                     render={"api_name": "compare_details"}, slider={"api_name": "slider_details"})
-        then_render(image.upload(on_compare, [image, task], pick_out, preprocess=False, **private))
+        then_render(image.upload(on_compare, [image, task], pick_out, preprocess=False, **private, **near))
         for source in (samples, disagree, loses):  # a click on a test photo compares it
-            then_render(source.select(on_gallery_pick, [task], pick_out, **private))
+            then_render(source.select(on_gallery_pick, [task], pick_out, **private, **near))
         then_render(gr.Button(visible=False).click(on_pick_named, [task, gr.Textbox(visible=False)], pick_out,
                                                    api_name="pick_sample"))
         for trigger, name in ((view.input, "view"), (opacity.release, "opacity"), (classes.input, "classes")):
