@@ -93,7 +93,7 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
                 table = frame(label="Time and score on this picture", elem_id="sc-table")
                 with gr.Row():
                     left, right = pick(label="Slider left", elem_id="sc-left"), pick(label="right", elem_id="sc-right")
-                slider = gr.ImageSlider(label="Drag to compare two pictures", type="filepath", elem_id="sc-slider")
+                slider = gr.ImageSlider(label="Drag to compare", type="filepath", height=420, elem_id="sc-slider")
                 disagree = gal(label="Test photos where the models disagree most (click one)", elem_id="sc-disagree")
                 loses = gal(label="Test photos where the overall winner loses (click one)", elem_id="sc-loses")
             with gr.Tab("Leaderboard", id="leaderboard"):
