@@ -78,6 +78,7 @@ def test_one_click_on_a_sample_shows_every_model(browser, server, screen, scheme
     page.locator("#sc-reference").get_by_text("Ground truth", exact=False).first.wait_for()
     assert results.count() == len(models)
     page.locator("#sc-slider img").nth(1).wait_for(state="attached")  # the before/after slider has both sides
+    assert page.locator("#sc-slider").bounding_box()["height"] > 100  # and is not collapsed
     for i in range(len(models)):
         results.nth(i).scroll_into_view_if_needed()
         assert fully_visible(page, results.nth(i))
