@@ -20,7 +20,7 @@ from segcompare import views as v
 from segcompare.catalog import discover, parse_sources
 from segcompare.errors import UserError
 from segcompare.hub import space_sources
-from segcompare.session import CompareService, check_number
+from segcompare.session import CompareService
 
 ROOT = Path(__file__).resolve().parent
 SAMPLES_ROOT, CSS_PATH = ROOT / "assets" / "samples", ROOT / "assets" / "style.css"
@@ -127,44 +127,49 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
                     roc, pr = gr.Plot(label="ROC curves"), gr.Plot(label="Precision-recall curves")
 
         # --- events: comparisons (per browser session) ---------------------------------------------------
-        def comparing(start, req, progress, *args):
+        def comparing(start, req, progress, look, *args):
             st = start(req.session_hash, *args, progress=lambda f, text: progress(f, desc=text))
-            return v.compared(service, req.session_hash, st)
+            return v.compared(service, req.session_hash, st, *look)
 
         @friendly
-        def on_compare(img, t, req: gr.Request, progress=gr.Progress()):
-            return comparing(service.compare, req, progress, img, t)
+        def on_compare(img, t, vw, alpha, hide, req: gr.Request, progress=gr.Progress()):
+            return comparing(service.compare, req, progress, (vw, alpha, hide), img, t)
 
         @friendly
-        def on_pick_named(t, name, req: gr.Request, progress=gr.Progress()):
-            return comparing(service.compare_named, req, progress, t, name)
+        def on_pick_named(t, name, vw, alpha, hide, req: gr.Request, progress=gr.Progress()):
+            return comparing(service.compare_named, req, progress, (vw, alpha, hide), t, name)
 
         @friendly
-        def on_gallery_pick(t, evt: gr.SelectData, req: gr.Request, progress=gr.Progress()):
-            return comparing(service.compare_named, req, progress, t, v.picked_name(evt.value))
+        def on_gallery_pick(t, vw, alpha, hide, evt: gr.SelectData, req: gr.Request, progress=gr.Progress()):
+            return comparing(service.compare_named, req, progress, (vw, alpha, hide), t, v.picked_name(evt.value))
 
         @friendly
-        def on_render(st, view_name, alpha, hide, req: gr.Request):
-            return v.rendered(service, req.session_hash, st, view_name, alpha, hide) if st else (gr.skip(),) * 4
+        def on_render(st, vw, alpha, hide, req: gr.Request):
+            return v.rendered(service, req.session_hash, st, vw, alpha, hide) if st else (gr.skip(),) * 3
 
         @friendly
-        def on_slider(st, view_name, alpha, hide, a, b, req: gr.Request):
-            return v.slider_files(service, req.session_hash, st, view_name, alpha, hide, a, b) if st else gr.skip()
+        def on_details(st, vw, alpha, hide, req: gr.Request):
+            return v.details(service, req.session_hash, st, vw, alpha, hide) if st else (gr.skip(),) * 3
 
-        render_io = ([state, view, opacity, classes], [gallery, reference, legend, status])
-        slider_io = ([state, view, opacity, classes, left, right], [slider])
+        @friendly
+        def on_slider(st, vw, alpha, hide, a, b, req: gr.Request):
+            return v.slider_files(service, req.session_hash, st, vw, alpha, hide, a, b) if st else gr.skip()
+
+        looks, ins = [view, opacity, classes], [state, view, opacity, classes]
+        render_io, details_io = (ins, [gallery, reference, legend]), (ins, [reference, legend, status])
+        slider_io = ([*ins, left, right], [slider])
         private, raw = dict(api_visibility="private"), dict(preprocess=False)  # raw: our handlers check values
 
         def then_render(event, render=private, slider=private):
-            event.success(on_render, *render_io, **render, **raw).success(on_slider, *slider_io, **slider, **raw)
+            event.success(on_details, *details_io, **render, **raw).success(on_slider, *slider_io, **slider, **raw)
 
         pick_out, near = [gallery, table, state], dict(show_progress_on=[status, gallery])  # where the user looks
-        then_render(run.click(on_compare, [image, task], pick_out, api_name="compare", preprocess=False, **near),
+        then_render(run.click(on_compare, [image, task, *looks], pick_out, api_name="compare", **raw, **near),
                     render={"api_name": "compare_details"}, slider={"api_name": "slider_details"})
-        then_render(image.upload(on_compare, [image, task], pick_out, preprocess=False, **private, **near))
+        then_render(image.upload(on_compare, [image, task, *looks], pick_out, **raw, **private, **near))
         for source in (samples, disagree, loses):  # a click on a test photo compares it
-            then_render(source.select(on_gallery_pick, [task], pick_out, **private, **near))
-        then_render(gr.Button(visible=False).click(on_pick_named, [task, gr.Textbox(visible=False)], pick_out,
+            then_render(source.select(on_gallery_pick, [task, *looks], pick_out, **private, **near))
+        then_render(gr.Button(visible=False).click(on_pick_named, [task, gr.Textbox(visible=False), *looks], pick_out,
                                                    api_name="pick_sample"))
         for trigger, name in ((view.input, "view"), (opacity.release, "opacity"), (classes.input, "classes")):
             trigger(on_render, *render_io, api_name=name, **raw).success(on_slider, *slider_io, **private, **raw)
@@ -182,13 +187,10 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
                     gr.update(maximum=c["latency"], value=c["latency"]),
                     *(gr.update(choices=choices, value=value) for choices, value in c["pickers"]))
 
-        @friendly
-        def on_recommend(t, ms, cpu_only):
-            return r.recommendation(task_of(t), check_number(ms, "latency budget", 0, 1e6), bool(cpu_only))
-
         switch = gr.on([demo.load, task.change], on_task, [task], [
             samples, state, gallery, reference, legend, status, table, budget, classes, left, right, model_a, model_b,
             corruption, roc_class], api_name="switch_task")
+        on_recommend = friendly(lambda t, ms, cpu_only: r.recommendation(task_of(t), ms, cpu_only))
         recommend_io = ([task, budget, cpu], [verdict])
         switch.then(on_recommend, *recommend_io, api_name="recommendation", **raw)
         gr.on([budget.release, cpu.input], on_recommend, *recommend_io, **private, **raw)

@@ -16,7 +16,7 @@ from . import evidence, recommend, report
 from . import visualize as viz
 from .catalog import Catalog, Task
 from .errors import UserError
-from .session import check_index
+from .session import check_index, check_number
 from .views import ALL_CORRUPTIONS, MEAN_CLASS, PHOTO, safe_markdown, sample_items, slider_choices, task_columns
 
 NO_CHECKPOINTS = ("### No models found\nNone were found in: {sources}. Train the demo models with `segcompare "
@@ -44,8 +44,11 @@ def what_it_is(label: str) -> str:
     return WHAT_IT_IS.get(arch, "")
 
 
-def recommendation(task: Task, max_latency_ms: float | None, cpu_only: bool) -> str:
+def recommendation(task: Task, max_latency_ms, cpu_only) -> str:
     """recommend.recommend's verdict, escaped; a budget at the slider's top (the slowest model) is no limit."""
+    if max_latency_ms is not None:
+        max_latency_ms = check_number(max_latency_ms, "latency budget", 0, 1e6)
+    cpu_only = cpu_only is True or cpu_only == "true"
     if max_latency_ms is not None and max_latency_ms >= latency_range(task):
         max_latency_ms = None
     if not task.results:

@@ -197,18 +197,26 @@ def checked_view(c: Comparison, view, opacity, hide) -> tuple[str, float, set[in
     return check_choice(view, VIEWS, "view"), check_number(opacity, "opacity", 0, 1), hidden
 
 
-def compared(service: CompareService, session: str, state: dict) -> tuple:
-    """After a Compare: (model pictures as files, score table, the session's state)."""
+def compared(service: CompareService, session: str, state: dict, view, opacity, hide) -> tuple:
+    """After a Compare: (model pictures in the chosen view as files, score table, the session's state)."""
     c = service.comparison(session, state)
-    return service.pictures(model_pictures(c, "Overlay", 0.55)), score_table(c), state
+    view, alpha, hidden = checked_view(c, view, opacity, hide)
+    return service.pictures(model_pictures(c, view, alpha, hidden)), score_table(c), state
 
 
 def rendered(service: CompareService, session: str, state, view, opacity, hide) -> tuple:
-    """A comparison in one view: (model pictures, reference pictures, legend, status), pictures as files."""
+    """A comparison in another view: (model pictures, reference pictures, legend), pictures as files."""
     c = service.comparison(session, state)
     view, alpha, hidden = checked_view(c, view, opacity, hide)
     return (service.pictures(model_pictures(c, view, alpha, hidden)),
-            service.pictures(reference_pictures(c, view, alpha, hidden)), legend(c, view), status_text(c))
+            service.pictures(reference_pictures(c, view, alpha, hidden)), legend(c, view))
+
+
+def details(service: CompareService, session: str, state, view, opacity, hide) -> tuple:
+    """What accompanies a new comparison: (reference pictures, legend, status text)."""
+    c = service.comparison(session, state)
+    view, alpha, hidden = checked_view(c, view, opacity, hide)
+    return service.pictures(reference_pictures(c, view, alpha, hidden)), legend(c, view), status_text(c)
 
 
 def slider_files(service: CompareService, session: str, state, view, opacity, hide, left, right) -> tuple:

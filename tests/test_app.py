@@ -67,7 +67,7 @@ def test_compare_a_test_sample(client, server, project, task, sample):
         assert row[1] > 0 and 0 <= row[2] <= 100
         assert f"mIoU {row[2]:.1f}%" in item["caption"]
 
-    _, reference, legend, status = client.predict(api_name="/compare_details")
+    reference, legend, status = client.predict(api_name="/compare_details")
     assert [r["caption"] for r in reference] == [f"Test sample {sample}", "Ground truth (the right answer)",
                                                  "Where the models disagree"]
     assert all(opened(r).size == size and opened(r).format == "PNG" for r in reference)
@@ -79,14 +79,14 @@ def test_compare_a_test_sample(client, server, project, task, sample):
 def test_mask_view_uses_the_task_palette_and_keeps_the_model_outputs(client, project):
     path = project / "samples" / "pets" / "dog_002.png"
     first, _ = client.predict(handle_file(str(path)), "pets", api_name="/compare")
-    gallery, reference, legend, _ = client.predict("Mask", 0.5, api_name="/view")
+    gallery, reference, legend = client.predict("Mask", 0.5, api_name="/view")
     palette = {tuple(c) for c in [[0, 0, 0], [230, 150, 40], [250, 250, 250]]}
     for item in gallery:
         colours = {tuple(c) for c in np.asarray(opened(item)).reshape(-1, 3)}
         assert colours <= palette
     # same cached predictions: the inference times in the captions do not change
     assert [g["caption"] for g in gallery] == [g["caption"] for g in first]
-    overlay, _, _, _ = client.predict("Overlay", 0.0, api_name="/opacity")
+    overlay, _, _ = client.predict("Overlay", 0.0, api_name="/opacity")
     plain = np.asarray(Image.open(path).convert("RGB"))
     assert all(np.array_equal(np.asarray(opened(item)), plain) for item in overlay)  # opacity 0 = the photo
 
@@ -106,9 +106,9 @@ def test_gallery_pictures_are_png_files_of_this_server_and_stale_ones_are_pruned
 
 def test_confidence_and_correctness_views(client, project):
     client.predict(handle_file(str(project / "samples" / "pets" / "cat_001.png")), "pets", api_name="/compare")
-    _, _, legend, _ = client.predict("Correctness", 1.0, api_name="/view")
+    _, _, legend = client.predict("Correctness", 1.0, api_name="/view")
     assert "Wrong" in legend and "Right" in legend
-    _, _, legend, _ = client.predict("Confidence", 1.0, api_name="/view")
+    _, _, legend = client.predict("Confidence", 1.0, api_name="/view")
     assert "sure" in legend
 
 
@@ -121,7 +121,7 @@ def test_any_user_image_is_downscaled_for_display(client, server, tmp_path):
     assert {opened(g).size for g in gallery} == {(1024, 478)}
     assert all(row[2] is None for row in table["data"])  # no ground truth, no score
     assert all("mIoU" not in g["caption"] for g in gallery)
-    _, reference, _, status = client.predict(api_name="/compare_details")
+    reference, _, status = client.predict(api_name="/compare_details")
     assert [r["caption"] for r in reference] == ["Your image", "Where the models disagree"]
     assert "no right answer" in status
 

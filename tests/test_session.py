@@ -158,6 +158,6 @@ def test_concurrent_sessions_keep_their_views(server, project):
                                           api_name="/compare"), others))
         views_after = list(pool.map(lambda c: c.predict("Mask", 0.5, api_name="/view"), firsts))
     assert all(len(g) == 3 for g, _ in done)
-    for gallery, _, _, status in views_after:
-        assert len(gallery) == 3 and "cat_001" in status
+    for gallery, reference, _ in views_after:
+        assert len(gallery) == 3 and reference[0]["caption"] == "Test sample cat_001"
         assert all(Image.open(item["image"]).size == (80, 60) for item in gallery)
