@@ -162,7 +162,6 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
 
         def then_render(event, render=private, slider=private):
             event.success(on_details, *details_io, **render, **raw).success(on_slider, *slider_io, **slider, **raw)
-
         pick_out, near = [gallery, table, state], dict(show_progress_on=[status, gallery])  # where the user looks
         then_render(run.click(on_compare, [image, task, *looks], pick_out, api_name="compare", **raw, **near),
                     render={"api_name": "compare_details"}, slider={"api_name": "slider_details"})
@@ -230,8 +229,7 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
     return demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
 
 
-def launch_options() -> dict:
-    """Theme and css belong to launch() in Gradio 6."""
+def launch_options() -> dict:  # theme and css belong to launch() in Gradio 6
     return {"theme": gr.themes.Soft(primary_hue="blue", secondary_hue="slate"),
             "css_paths": [CSS_PATH] if CSS_PATH.is_file() else None, "max_file_size": "25mb"}
 
