@@ -166,6 +166,14 @@ def _reason(path: Path, e: Exception) -> str:
     return text if str(path) in text else f"{path}: {text}"
 
 
+def _rank(m: ModelEntry) -> tuple:
+    """Best test mIoU first, ties faster first, models without results last (the leaderboard's order)."""
+    r = m.results or {}
+    miou = r.get("miou") if isinstance(r.get("miou"), (int, float)) else None
+    p50 = (r.get("latency_ms") or {}).get("p50") if isinstance(r.get("latency_ms"), dict) else None
+    return (miou is None, -(miou or 0.0), p50 if isinstance(p50, (int, float)) else float("inf"))
+
+
 def discover(sources, samples_root: str | Path | None = None) -> Catalog:
     """Every task the sources hold (reads configs and results, never weights)."""
     groups: dict[tuple, list[tuple[Path, dict]]] = {}
@@ -201,6 +209,7 @@ def discover(sources, samples_root: str | Path | None = None) -> Catalog:
                 problems.append(_reason(path, e))
         if not models:
             continue
+        models.sort(key=_rank)  # leaderboard order everywhere the app lists models
         _label_models(models)
         first = models[0].config
         samples = find_samples(Path(samples_root) / name) if samples_root else []
@@ -209,3 +218,17 @@ def discover(sources, samples_root: str | Path | None = None) -> Catalog:
                           get_palette(first.get("palette"), first["num_classes"]),
                           int(first.get("ignore_index", IGNORE_INDEX)), models, samples))
     return Catalog(tasks, problems)
+
+
+def sample_index(samples: list[Sample], max_side: int) -> dict[str, Sample]:
+    """Content hash of each sample's pixels (as `images.load_image(..., max_side)` decodes them) -> Sample,
+    so an uploaded copy of a test photo is recognised and scored against its ground truth."""
+    from .images import image_key, load_image
+
+    index = {}
+    for s in samples:
+        try:
+            index[image_key(load_image(s.image, max_side=max_side))] = s
+        except UserError:  # an unreadable sample is simply not recognised
+            continue
+    return index

@@ -36,6 +36,7 @@ from .figures import (
 )
 from .formats.history import read_history_file
 from .formats.results import read_results_file
+from .recommend import recommend, to_html
 from .report_assets import ensure_plotly_js, save_figure, save_text
 from .stats import check_comparable  # one check for tables and the bootstrap (strict when paired)
 
@@ -179,16 +180,9 @@ def verdict_lines(results: list[dict], n_boot: int = 2000, seed: int = 0) -> lis
     return out
 
 
-def headline(results: list[dict]) -> str:
-    """ "Best model: X — mIoU 71.2%, 45 ms per image" (the first row of the leaderboard)."""
-    if not results:
-        return "No results"
-    df = leaderboard(results)
-    best = df.iloc[0]
-    text = f"Best model: {best['Model']} — mIoU {best['mIoU (%)']:.1f}%"
-    if not math.isnan(best["Latency p50 (ms)"]):
-        text += f", {best['Latency p50 (ms)']:.0f} ms per image"
-    return text
+def headline(results: list[dict], n_boot: int = 2000) -> str:
+    """The verdict's one-line headline ("Use X: the most accurate of ..."), as the app shows it."""
+    return recommend(results, n_boot=n_boot).headline
 
 
 # --- the report -------------------------------------------------------------------------------------------
@@ -217,7 +211,8 @@ CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
 h1{margin-bottom:.2em} h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-.headline{font-size:1.35em;background:#eef5ff;border-left:5px solid #36c;padding:.6em 1em;margin:1em 0}
+.headline{background:#eef5ff;border-left:5px solid #36c;padding:.6em 1em;margin:1em 0}
+.headline p:first-child{font-size:1.3em;margin:.2em 0} .headline ul{margin:.4em 0;padding-left:1.2em}
 table.lb{border-collapse:collapse;margin:1em 0;font-size:.95em} table.lb th,table.lb td{padding:.35em .7em;
 border-bottom:1px solid #e4e4e4;text-align:right} table.lb th{background:#f5f5f5}
 table.lb td:first-child,table.lb th:first-child{text-align:left} table.lb tbody tr:first-child{font-weight:600}
@@ -261,7 +256,7 @@ def _page(results, df, verdicts, figures: list[tuple[str, str, str]], confusions
     front = pareto_front(results)
     parts = [f"<h1>Segmentation model comparison</h1><p class='muted'>{esc(str(r0.get('dataset')))} · "
              f"{esc(str(r0.get('split')))} split · {len(results)} models</p>",
-             f"<div class='headline'>{esc(headline(results))}</div>"]
+             f"<div class='headline'>{to_html(recommend(results, n_boot=n_boot).markdown)}</div>"]
     if front:
         parts.append(f"<p>Best trade-offs between accuracy and speed: {esc(', '.join(front))}.</p>")
     parts += ["<h2>What the numbers mean</h2>", f"<dl class='gloss'>{gloss}</dl>",

@@ -49,7 +49,7 @@ def test_compare_a_test_sample(client, server, project, task, sample):
         im = opened(item)
         assert im.format in ("PNG", "JPEG") and im.size == size and im.mode in ("RGB", "P")  # masks: palette PNGs
         assert item["caption"].startswith(f"{m.label} — ") and " ms — mIoU " in item["caption"]
-    assert table["headers"] == ["Model", "Inference (ms)", "Image mIoU (%)"]
+    assert table["headers"] == ["Model", "Inference (ms)", "Image mIoU (%)", "Test mIoU (%)"]
     assert [row[0] for row in table["data"]] == [m.label for m in t.models]
     for row, item in zip(table["data"], gallery):
         assert row[1] > 0 and 0 <= row[2] <= 100
@@ -83,14 +83,14 @@ def test_mask_view_uses_the_task_palette_and_keeps_the_model_outputs(client, pro
 def test_gallery_pictures_are_png_files_of_this_server_and_stale_ones_are_pruned(client, server, project):
     app = server[1].segcompare
     client.predict(handle_file(str(project / "samples" / "pets" / "cat_001.png")), "pets", api_name="/compare")
-    shown = set(app.png_dir.glob("*.*"))
+    shown = set(app.picture_dir.glob("*.*"))
     assert len(shown) >= len(task_of(server, "pets").models)
-    stale = app.png_dir / f"{'0' * 32}.png"
+    stale = app.picture_dir / f"{'0' * 32}.png"
     stale.write_bytes(b"shown two hours ago")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     app._pruned -= 3600  # as if the last sweep was long ago
     client.predict("Mask", 0.5, api_name="/view")
-    assert not stale.exists() and shown <= set(app.png_dir.glob("*.*"))
+    assert not stale.exists() and shown <= set(app.picture_dir.glob("*.*"))
 
 
 def test_confidence_and_correctness_views(client, project):
@@ -147,8 +147,7 @@ def test_view_before_any_compare_changes_nothing(server):
 
     fresh = Client(server[0], verbose=False)  # a new session: no comparison yet
     fresh.predict("Mask", 0.5, api_name="/view")  # nothing to re-render: no error either
-    with pytest.raises(AppError, match="press Compare"):
-        fresh.predict(api_name="/compare_details")
+    fresh.predict(api_name="/compare_details")
 
 
 @pytest.mark.parametrize("task", ["pets", "streets"])
@@ -169,7 +168,7 @@ def test_results_endpoints(client, server, task):
     assert cm_none is None and words_none == ""
 
     assert all(lab in client.predict(task, api_name="/training")["plot"] for lab in labels)
-    assert "severity" in client.predict(task, "mean over classes", api_name="/robustness")["plot"]
+    assert "severity" in client.predict(task, "average of all corruptions", api_name="/robustness")["plot"]
     roc, pr = client.predict(task, t.classes[1], api_name="/roc")
     assert "AUC" in roc["plot"] and "AP" in pr["plot"]
 
@@ -237,4 +236,29 @@ def test_switching_task_updates_the_gallery_and_the_choices(server):
     assert model_a["value"] == labels[0] and model_b["value"] == labels[1]
     assert [c[0] for c in model_b["choices"]] == ["(none)", *labels]
     assert [c[0] for c in roc_class["choices"]] == ["mean over classes", *task_of(server, "streets").classes]
-    assert corruption["value"] == "mean over classes"
+    assert corruption["value"] == "average of all corruptions"
+
+
+@pytest.mark.parametrize("endpoint,args,message", [
+    ("/view", ("Overlay", "abc"), "opacity must be a number"),
+    ("/view", ("Overlay", None), "opacity must be a number"),
+    ("/view", ("Overlay", "nan"), "opacity must be a number"),  # JSON has no NaN: the text form
+    ("/view", ("Sideways", 0.5), "unknown view 'Sideways'"),
+    ("/classes", ("Overlay", 0.5, ["nope"]), "unknown class 'nope'"),
+    ("/pick_sample", ("pets", 10**9), "unknown sample '1000000000'"),
+    ("/confusion", ("pets", ["a", "b"], "(none)"), "every argument of this endpoint is a name"),
+    ("/recommendation", ("pets", "abc", False), "latency budget must be a number"),
+    ("/confusion_cell", ("pets", None, 10**9, 0), "true class must be a whole number from 0 to 2"),
+])
+def test_every_endpoint_checks_its_arguments(client, project, endpoint, args, message):
+    client.predict(handle_file(str(project / "samples" / "pets" / "cat_001.png")), "pets", api_name="/compare")
+    with pytest.raises(AppError, match=message) as err:
+        client.predict(*args, api_name=endpoint)
+    assert "\n" not in str(err.value) and "Something went wrong" not in str(err.value)
+
+
+def test_pick_sample_compares_it_and_the_verdict_names_a_model(client, server):
+    gallery, table = client.predict("pets", "dog_002", api_name="/pick_sample")
+    assert len(gallery) == len(task_of(server, "pets").models) and all(row[2] is not None for row in table["data"])
+    verdict = client.predict("pets", 1000, False, api_name="/recommendation")
+    assert task_of(server, "pets").models[0].label in verdict  # the best test mIoU is the pick without limits

@@ -1,5 +1,7 @@
-"""The app in a real browser (Debian's chromium through Playwright): pick a sample, Compare, read the tabs.
+"""The app in a real browser (Debian's chromium through Playwright), desktop and phone, light and dark.
 
+One click on a test sample must show every model's picture with its caption; the recommendation must be
+visible without scrolling; nothing may overflow its box or the viewport; no error badge anywhere.
 Screenshots go to test-artifacts/ (git-ignored) for a human to look at.
 """
 
@@ -17,31 +19,57 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
+SCREENS = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+# Elements wider than the viewport, or whose content is cut by their own box (text, not scrollers).
+OVERFLOWS = """() => {
+  const vw = document.documentElement.clientWidth, bad = [];
+  for (const el of document.querySelectorAll('#sc-verdict, #sc-status, .sc-legend, #sc-results, #sc-reference, ' +
+        '#sc-results .caption-label, button[role=tab], label, .prose p, .prose li')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || getComputedStyle(el).visibility === 'hidden') continue;
+    if (r.right > vw + 1 || r.left < -1) bad.push(`${el.id || el.className || el.tagName} sticks out`);
+    if (el.scrollWidth > el.clientWidth + 2 && getComputedStyle(el).overflowX === 'hidden')
+      bad.push(`${el.id || el.className || el.tagName} is clipped`);
+  }
+  if (document.documentElement.scrollWidth > vw + 1) bad.push('the page scrolls sideways');
+  return bad;
+}"""
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     from playwright import sync_api  # a dev requirement: missing, the test fails (only the browser may skip)
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(60_000)
-        pg.goto(server[0])
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
 
 
-def test_compare_a_sample_then_read_the_tabs(page, server):
+def fully_visible(page, locator) -> bool:
+    """The element's box lies inside the viewport horizontally and is not covered by anything."""
+    return page.evaluate("""el => { const r = el.getBoundingClientRect();
+        return r.width > 0 && r.left >= -1 && r.right <= document.documentElement.clientWidth + 1; }""",
+                         locator.element_handle())
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_one_click_on_a_sample_shows_every_model(browser, server, screen, scheme):
     models = server[1].segcompare.catalog.tasks[0].models
-    page.locator("#sc-compare").wait_for()
-    page.locator("#sc-samples img").first.click()
-    page.locator("#sc-image img").first.wait_for()  # the sample landed in the image input
-    page.locator("#sc-compare").click()
+    page = browser.new_page(viewport=SCREENS[screen], color_scheme=scheme)
+    page.set_default_timeout(60_000)
+    page.goto(server[0] + ("?__theme=dark" if scheme == "dark" else ""))
+    verdict = page.locator("#sc-verdict")
+    verdict.get_by_text(models[0].label, exact=False).first.wait_for()
+    box = verdict.bounding_box()
+    assert box["y"] + min(box["height"], 60) <= SCREENS[screen]["height"]  # seen without scrolling
 
+    page.locator("#sc-samples img").first.click()  # one click: no Compare press
     results = page.locator("#sc-results img")
     for i in range(len(models)):
         results.nth(i).wait_for()
@@ -49,21 +77,32 @@ def test_compare_a_sample_then_read_the_tabs(page, server):
         page.locator("#sc-results").get_by_text(m.label, exact=False).first.wait_for()
     page.locator("#sc-legend .sc-swatch").first.wait_for()
     page.locator("#sc-reference").get_by_text("Ground truth", exact=False).first.wait_for()
-    page.locator("#sc-table [role=gridcell]").filter(has_text=models[0].label).first.wait_for()
     assert results.count() == len(models)
-    assert "Pet" in page.locator("#sc-legend").inner_text()
-    page.screenshot(path=str(ARTIFACTS / "app-compare.png"), full_page=True)
+    page.locator("#sc-slider img").nth(1).wait_for(state="attached")  # the before/after slider has both sides
+    assert page.locator("#sc-slider").bounding_box()["height"] > 100  # and is not collapsed
+    for i in range(len(models)):
+        results.nth(i).scroll_into_view_if_needed()
+        assert fully_visible(page, results.nth(i))
+        caption = page.locator("#sc-results .caption-label").nth(i)
+        assert fully_visible(page, caption) and caption.inner_text().startswith(models[i].label)
+    if screen == "phone":  # one model per row
+        xs = {round(results.nth(i).bounding_box()["x"]) for i in range(len(models))}
+        assert len(xs) == 1
+    assert page.locator(".error, [data-testid=error]").count() == 0  # no error badge anywhere
+    assert page.evaluate(OVERFLOWS) == []
+    if scheme == "dark":  # text is light on the dark page
+        colour = page.evaluate("() => getComputedStyle(document.querySelector('#sc-verdict p')).color")
+        assert sum(int(x) for x in colour[4:-1].split(",")[:3]) > 3 * 150, colour
+    page.screenshot(path=str(ARTIFACTS / f"app-{screen}-{scheme}-compare.png"), full_page=True)
 
-    page.locator("#sc-view label", has_text="Correctness").click()
-    page.locator("#sc-legend").get_by_text("Wrong").wait_for()
-    page.screenshot(path=str(ARTIFACTS / "app-correctness.png"), full_page=True)
-
+    for tab in ("Leaderboard", "Mix-ups"):
+        page.get_by_role("tab", name=tab).click()
+        assert fully_visible(page, page.get_by_role("tab", name=tab))  # reachable, not behind a "…" menu
+    page.locator("#sc-cells [role=gridcell]").nth(2).click()  # a confusion-matrix cell lists its images
+    page.locator("#sc-cell-list").get_by_text("labelled as", exact=False).first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / f"app-{screen}-{scheme}-mixups.png"), full_page=True)
     page.get_by_role("tab", name="Leaderboard").click()
     page.locator("#sc-leaderboard [role=gridcell]").filter(has_text=models[0].label).first.wait_for()
-    page.locator("text=up and to the left").first.wait_for()
-    page.screenshot(path=str(ARTIFACTS / "app-leaderboard.png"), full_page=True)
-
-    page.get_by_role("tab", name="Confusion matrices").click()
-    page.locator("text=Where does").first.wait_for()
-    page.get_by_text("biggest mix-ups").first.wait_for()
-    page.screenshot(path=str(ARTIFACTS / "app-confusion.png"), full_page=True)
+    assert page.evaluate(OVERFLOWS) == []
+    page.screenshot(path=str(ARTIFACTS / f"app-{screen}-{scheme}-leaderboard.png"), full_page=True)
+    page.close()

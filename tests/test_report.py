@@ -14,6 +14,7 @@ from segcompare import report
 from segcompare.cli import main
 from segcompare.errors import UserError
 from segcompare.evaluation import FORMAT, metric_fields
+from segcompare.recommend import recommend, to_html
 
 CLASSES = ["road", "sidewalk", "car"]
 # rows = truth: sidewalk goes to road on 12 of 100 pixels and to car on 3; car to road on 0.5%
@@ -377,10 +378,11 @@ def test_verdict_lines_are_sentences_best_first():
     assert "FCN (ResNet-18) lack per-image" in report.verdict_lines([good, no_cms])[0]
 
 
-def test_headline():
+def test_headline_is_the_recommendation():
     results = [make_results("fcn_resnet18", 0.6, 1, latency=20.2), make_results("segformer_b0", 0.9, 2, latency=44.6)]
     miou = 100 * results[1]["miou"]
-    assert report.headline(results) == f"Best model: SegFormer-B0 — mIoU {miou:.1f}%, 45 ms per image"
+    assert report.headline(results, n_boot=200) == (f"Use SegFormer-B0: the most accurate of the 2 models compared, "
+                                                    f"{miou:.1f}% mIoU, with the cleanest edges.")
 
 
 # --- the report and the command ---------------------------------------------------------------------------
@@ -408,7 +410,9 @@ def test_write_report_files_and_offline_html(runs, tmp_path):
     assert page.count("Plotly.newPlot") >= 6 and page.count("plotly.js v") == 1  # library inlined once
     outside_scripts = re.sub(r"<script.*?</script>", "", page, flags=re.S)
     assert "cdn.plot.ly" not in outside_scripts and "https://" not in outside_scripts
-    assert "Best model: SegFormer-B0" in page and "What the numbers mean" in page
+    verdict = recommend([report.load_results(p) for p in report.find_results([runs])], n_boot=200)
+    assert f"<div class='headline'>{to_html(verdict.markdown)}</div>" in page  # the app's verdict, word for word
+    assert "<p><b>Use SegFormer-B0:" in page and "What the numbers mean" in page
     assert "is better than" in page or "No clear difference" in page
     assert "Training curves" in page and "confuses" in page and "synthetic-streets" in page
     assert "2026-11-20" in page
@@ -422,7 +426,7 @@ def test_write_report_one_bare_model_and_stale_figures(tmp_path):
     (tmp_path / "out" / "figures").mkdir(parents=True)
     (tmp_path / "out" / "figures" / "confusion_old_model.html").write_text("stale")
     page = report.write_report(path, tmp_path / "out").read_text()
-    assert "Best model: FCN (ResNet-18) — mIoU" in page and "ms per image" not in page
+    assert "<p><b>Use FCN (ResNet-18): the only model, " in page and "ms per image" not in page
     assert "No latency measured" in page and "Is the difference real?" not in page
     assert not (tmp_path / "out" / "figures" / "confusion_old_model.html").exists()
     assert "| – |" in (tmp_path / "out" / "leaderboard.md").read_text()
