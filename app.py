@@ -1,9 +1,8 @@
-"""segcompare's Gradio app: which segmentation model should we use, and why? The answer first, then the evidence.
+"""segcompare's Gradio app: which model should we use, and why? The answer first, then the evidence.
 
-Wiring only: comparisons come from `segcompare.session` (per browser session), everything shown from
-`segcompare.views`. Every action is a named HTTP endpoint (docs/API.md). `python app.py [--checkpoints
-DIR|ORG/REPO ...] [--port N]`; sources default to $SEGCOMPARE_CHECKPOINTS, then ./checkpoints. The page comes
-up before any model is loaded; they then load in the background, and a Compare that must wait says so.
+Wiring only: comparisons come from `segcompare.session` (per browser session), all that is shown from
+`segcompare.views` / `results_views`; every action is a named HTTP endpoint (docs/API.md). `python app.py
+[--checkpoints DIR|ORG/REPO ...] [--port N]`; models load in the background once the page is up.
 """
 
 from __future__ import annotations
@@ -69,7 +68,7 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
             budget = gr.Slider(1, 1000, value=1000, step=1, label="Latency budget (ms per image; right end = no "
                                "limit)", elem_id="sc-budget", min_width=260)
             cpu = gr.Checkbox(False, label="Must run on CPU", elem_id="sc-cpu", min_width=160)
-        loading, state = gr.Markdown("", elem_id="sc-loading"), gr.State(None)
+        about, loading, state = gr.HTML(elem_id="sc-about"), gr.Markdown("", elem_id="sc-loading"), gr.State(None)
 
         with gr.Tabs(overflow_behavior="wrap"):
             with gr.Tab("Compare", id="compare"):
@@ -199,6 +198,7 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
                 (lambda t: (r.per_class_table(task_of(t)), r.models_text(task_of(t))), [task],
                  [class_table, models_md], "leaderboard_tables", []),
                 (lambda t: r.galleries(task_of(t)), [task], [disagree, loses], "evidence", []),
+                (lambda t: r.about(task_of(t)), [task], [about], "about", []),
                 (lambda t, a, b: (*r.confusion(task_of(t), a), *r.confusion(task_of(t), b)), *cm_io, "confusion",
                  [model_a.input, model_b.input]),
                 (lambda t, a: r.confusion_table(task_of(t), a), [task, model_a], [cells], "confusion_table",
@@ -217,9 +217,9 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
             return r.cell_lookup(task_of(t), a, *r.cell_of(evt.index))
 
         cells.select(on_cell, [task, model_a], [cell_gallery, cell_md], **private)
-        cell_in = [task, model_a, gr.Number(visible=False), gr.Number(visible=False)]  # API: true and predicted class
-        gr.Button(visible=False).click(friendly(lambda t, a, row, col: r.cell_lookup(task_of(t), a, row, col)), cell_in,
-                                       [cell_gallery, cell_md], api_name="confusion_cell")
+        gr.Button(visible=False).click(friendly(lambda t, a, row, col: r.cell_lookup(task_of(t), a, row, col)), [
+            task, model_a, gr.Number(visible=False), gr.Number(visible=False)], [cell_gallery, cell_md],
+            api_name="confusion_cell")  # API: task, model, true and predicted class
 
         timer = gr.Timer(1.0)  # "models ready: 3 of 5" until every model is loaded
         timer.tick(lambda t: (s := service.loading_status(t), gr.Timer(active=bool(s))), [task], [loading, timer],
@@ -240,7 +240,7 @@ def main(argv=None) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT or 7860)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own startup checks, one line per request
     (demo := build_demo(args.checkpoints)).launch(server_port=args.port, prevent_thread_lock=True, **launch_options())
     demo.segcompare.start_loading()  # the page is up: now read the weights, in the background
     demo.block_thread()

@@ -7,14 +7,13 @@ items built from a task's stored results (`recommend`, `evidence`, `report`); ap
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
 
-from . import evidence, recommend, report
+from . import evidence, provenance, recommend, report, zoo
 from . import visualize as viz
-from .catalog import Catalog, Task
+from .catalog import Catalog, ModelEntry, Task
 from .errors import UserError
 from .session import check_index, check_number
 from .views import ALL_CORRUPTIONS, MEAN_CLASS, PHOTO, safe_markdown, sample_items, slider_choices, task_columns
@@ -28,20 +27,17 @@ CURVES_HELP = ("How well each model's confidence separates a class from the rest
                "share of pixels.")
 
 
-# One line per architecture: what it is, in words a stakeholder knows.
-WHAT_IT_IS = {
-    "UNet": "an encoder-decoder that copies fine detail across at every scale: good edges",
-    "DeepLabV3+": "samples context at several scales, then sharpens edges with a light decoder",
-    "FCN": "the classic fully convolutional network: one coarse prediction, upsampled",
-    "PSPNet": "pools context from the whole picture at four scales: fast, coarse edges",
-    "SegFormer": "a transformer that relates every part of the picture to every other",
-}
+def what_it_is(entry: ModelEntry) -> str:
+    """A model's one-line description from the registry ("" for a model the registry cannot name)."""
+    try:
+        return zoo.model_facts(str(entry.config.get("name"))).what_it_is
+    except UserError:
+        return ""
 
 
-def what_it_is(label: str) -> str:
-    """"UNet (EfficientNet-Lite0)" -> its one-line description ("" for an architecture we cannot name)."""
-    arch = re.split(r"[\s(-]", label, maxsplit=1)[0]
-    return WHAT_IT_IS.get(arch, "")
+def about(task: Task) -> str:
+    """Where the task's models come from: data, size, credit, licence, encoder weights and the caution."""
+    return provenance.about_html(task.name, [(m.config, m.results) for m in task.models], task.dataset)
 
 
 def recommendation(task: Task, max_latency_ms, cpu_only) -> str:
@@ -65,7 +61,7 @@ def latency_range(task: Task) -> float:
 
 
 def models_text(task: Task) -> str:
-    lines = [f"- **{m.label}**: {what_it_is(m.label) or 'a segmentation model'}" for m in task.models]
+    lines = [f"- **{m.label}**: {what_it_is(m) or 'a segmentation model'}" for m in task.models]
     return safe_markdown("\n".join(lines))
 
 
