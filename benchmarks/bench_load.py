@@ -86,7 +86,9 @@ def check_answer(upload: Path, gallery, table, reference, labels: list[str], pix
         if any(Image.open(g["image"]).size != size for g in gallery):
             return f"{upload.name}: overlay sizes {[Image.open(g['image']).size for g in gallery]} != {size}"
         shown = np.asarray(Image.open(reference[0]["image"]).convert("RGB"))
-        if shown.shape != sent.shape or not np.array_equal(shown, sent):
+        # the photo comes back as JPEG (quality 90: a few levels off on these noise pictures); another
+        # client's picture is off by tens of levels on average
+        if shown.shape != sent.shape or np.abs(shown.astype(np.int16) - sent).mean() > 8:
             return f"{upload.name}: /compare_details shows another picture ({shown.shape})"
     return None
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import segcompare.data as D
+import segcompare.export  # noqa: F401 - registers the export formats
 import segcompare.losses as L
 import segcompare.metrics as M
 import segcompare.models as MD
@@ -87,6 +88,10 @@ def check_taxonomy(name, t):
     assert M.remap_confusion(cm, t.mapping, num_new=len(t.classes)).trace() == len(t.mapping)
 
 
+def check_export_format(name, exporter):
+    assert callable(exporter) and name == "transformers"  # the one format; a new one needs its own round trip
+
+
 def check_corruption(name, fn):
     x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     for severity in R.SEVERITIES:
@@ -97,7 +102,7 @@ def check_corruption(name, fn):
 CHECKS = {"architecture": check_architecture, "encoder": check_encoder, "model": check_model,
           "library": check_library, "loss": check_loss, "optimizer": check_optimizer,
           "scheduler": check_scheduler, "dataset": check_dataset, "taxonomy": check_taxonomy,
-          "corruption": check_corruption}
+          "corruption": check_corruption, "export format": check_export_format}
 ITEMS = [(kind, name) for kind, reg in registries().items() if kind in CHECKS for name in reg.ordered()]
 
 
