@@ -53,7 +53,7 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
     task_of, memo = catalog.task, functools.lru_cache(maxsize=256)
     pick = functools.partial(gr.Dropdown, allow_custom_value=True)  # choices follow the task; handlers check values
     gal = functools.partial(gr.Gallery, height="auto", allow_preview=False, columns=4)
-    frame = functools.partial(gr.Dataframe, interactive=False)
+    frame = functools.partial(gr.Dataframe, interactive=False, wrap=True)
 
     with gr.Blocks(title="segcompare — which segmentation model should we use?") as demo:
         demo.segcompare = service  # for tests and benchmarks

@@ -149,12 +149,11 @@ def pareto_figure(results: list[dict], colors: dict | None = None) -> go.Figure:
 def _label_side(xs: list[float], ys: list[float], rank: int) -> str:
     """Where the name of the `rank`-th fastest point goes (latency `xs`, mIoU `ys`, fastest first): inwards
     at the plot's left and right edges (names are wide: there they were cut off), centred elsewhere (sideways
-    they ran over the next point), and above the point only if it is higher than its faster neighbour (else
-    below), so two models of similar speed put their names apart."""
-    n, y = len(ys), ys[rank]
-    other = ys[rank - 1] if rank > 0 else ys[1] if n > 1 else y
-    vertical = "top" if y >= other else "bottom"
+    they ran over the next point), and above the point only if it is higher than its nearest neighbour in
+    speed (else below), so two models of similar speed put their names apart."""
     at = np.log10 if _log_latency(xs) else float
+    near = min((i for i in range(len(xs)) if i != rank), key=lambda i: abs(at(xs[i]) - at(xs[rank])), default=rank)
+    vertical = "top" if ys[rank] >= ys[near] else "bottom"
     spread = at(max(xs)) - at(min(xs))
     where = (at(xs[rank]) - at(min(xs))) / spread if spread > 0 else 0.5  # 0 = fastest, 1 = slowest
     return f"{vertical} {'right' if where < 0.1 else 'left' if where > 0.9 else 'center'}"

@@ -332,8 +332,14 @@ def test_pareto_names_stay_inside_the_figure(latencies):
     ys = [t.y[0] for t in points]
     if len(points) > 1:  # names at the left and right edges point inwards
         assert points[0].textposition.endswith("right") and points[-1].textposition.endswith("left")
-    for i in range(1, len(points)):  # a name goes away from its faster neighbour: above if higher, else below
-        assert points[i].textposition.split()[0] == ("top" if ys[i] >= ys[i - 1] else "bottom")
+    at = np.log10 if fig.layout.xaxis.type == "log" else (lambda v: v)
+    xs = [at(t.x[0]) for t in points]
+    for i in range(len(points)):  # a name goes away from its nearest neighbour in speed: above if higher
+        near = min((j for j in range(len(points)) if j != i), key=lambda j: abs(xs[j] - xs[i]), default=i)
+        assert points[i].textposition.split()[0] == ("top" if ys[i] >= ys[near] else "bottom")
+    if len(points) > 1:  # so two models of similar speed put their names on opposite sides
+        a, b = min(((i, i + 1) for i in range(len(points) - 1)), key=lambda p: xs[p[1]] - xs[p[0]])
+        assert points[a].textposition.split()[0] != points[b].textposition.split()[0]
     y_lo, y_hi = fig.layout.yaxis.range
     assert y_lo <= min(ys) - 4 and y_hi >= max(ys) + 4  # a line of text fits above and below every point
     x_lo, x_hi = fig.layout.xaxis.range
