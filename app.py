@@ -161,12 +161,12 @@ def build_demo(sources=None, samples_root: str | Path | None = SAMPLES_ROOT) -> 
 
         def then_render(event, render=private, slider=private):
             event.success(on_details, *details_io, **render, **raw).success(on_slider, *slider_io, **slider, **raw)
-        pick_out, near = [gallery, table, state], dict(show_progress_on=[status, gallery])  # where the user looks
-        then_render(run.click(on_compare, [image, task, *looks], pick_out, api_name="compare", **raw, **near),
+        pick_out, near = [gallery, table, state], lambda at: dict(show_progress_on=[at, status, gallery])  # seen
+        then_render(run.click(on_compare, [image, task, *looks], pick_out, api_name="compare", **raw, **near(image)),
                     render={"api_name": "compare_details"}, slider={"api_name": "slider_details"})
-        then_render(image.upload(on_compare, [image, task, *looks], pick_out, **raw, **private, **near))
+        then_render(image.upload(on_compare, [image, task, *looks], pick_out, **raw, **private, **near(image)))
         for source in (samples, disagree, loses):  # a click on a test photo compares it
-            then_render(source.select(on_gallery_pick, [task, *looks], pick_out, **private, **near))
+            then_render(source.select(on_gallery_pick, [task, *looks], pick_out, **private, **near(source)))
         then_render(gr.Button(visible=False).click(on_pick_named, [task, gr.Textbox(visible=False), *looks], pick_out,
                                                    api_name="pick_sample"))
         for trigger, name in ((view.input, "view"), (opacity.release, "opacity"), (classes.input, "classes")):

@@ -106,3 +106,53 @@ def test_one_click_on_a_sample_shows_every_model(browser, server, screen, scheme
     assert page.evaluate(OVERFLOWS) == []
     page.screenshot(path=str(ARTIFACTS / f"app-{screen}-{scheme}-leaderboard.png"), full_page=True)
     page.close()
+
+
+@pytest.fixture
+def cold_server(project):
+    """A second app server whose models are not loaded yet and load only when the test says so."""
+    import threading
+
+    from conftest_app import serve
+
+    from segcompare.checkpoint import load_model
+
+    release = threading.Event()
+
+    def slow_loader(path, device):
+        release.wait(120)  # a model that is still loading (a Space's first visitor waits for ~15 s)
+        return load_model(path, device=device)
+
+    gen = serve(project)
+    url, demo = next(gen)
+    demo.segcompare.predictor.loader = slow_loader
+    yield url, demo, release
+    release.set()
+    gen.close()
+
+
+def test_a_compare_that_must_wait_for_the_models_says_so_where_the_user_looks(browser, cold_server):
+    import time
+
+    url, demo, release = cold_server
+    page = browser.new_page(viewport=SCREENS["desktop"])
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.locator("#sc-verdict").get_by_text("Use ", exact=False).first.wait_for()
+    page.locator("#sc-samples img").first.click()
+    clicked = time.monotonic()
+    # on the gallery that was clicked, the status line and the results: the clicked one is where the user looks
+    message = page.locator("#sc-samples").get_by_text("Loading the models", exact=False).first
+    message.wait_for()  # shown while no model has finished loading: the loader is still blocked
+    waited = time.monotonic() - clicked
+    assert demo.segcompare.predictor.loaded == [] and message.is_visible()
+    box = message.bounding_box()
+    assert 0 <= box["y"] and box["y"] + box["height"] <= SCREENS["desktop"]["height"]  # on screen, no scrolling
+    page.screenshot(path=str(ARTIFACTS / "app-desktop-light-loading.png"))
+    print(f"\nprogress message {1000 * waited:.0f} ms after the click")  # the issue's goal: within 1 s
+    release.set()
+    models = demo.segcompare.catalog.tasks[0].models
+    for i in range(len(models)):
+        page.locator("#sc-results img").nth(i).wait_for()
+    assert page.locator(".error, [data-testid=error]").count() == 0
+    page.close()
