@@ -162,10 +162,14 @@ PICTURE_KINDS = ("auto", "photo", "mask")
 JPEG_QUALITY = 90  # with full-resolution colour (no 4:2:0): class edges stay as sharp as in a PNG
 
 
-def save_picture(picture: np.ndarray, folder: str | Path, kind: str = "auto", palette=None) -> str:
-    """Write a gallery picture as `<content hash>.<jpg|png>` in `folder` (once) and return its path."""
+def save_picture(picture: np.ndarray, folder: str | Path, kind: str = "auto", palette=None,
+                 name: str | None = None) -> str:
+    """Write a gallery picture as `<name>.<jpg|png>` in `folder` and return its path; without a `name`, the
+    file is named by its content hash and written once (a picture shown again reuses its file)."""
     data, ext = encode_picture(picture, kind, palette)
-    return _write_once(data, folder, ext)
+    if name is None:
+        return _write_once(data, folder, ext)
+    return _write_new(data, Path(folder) / f"{name}.{ext}")
 
 
 def encode_picture(picture: np.ndarray, kind: str = "auto", palette=None) -> tuple[bytes, str]:
@@ -227,9 +231,14 @@ def _write_once(data: bytes, folder: str | Path, ext: str) -> str:
     path = Path(folder) / f"{hashlib.blake2b(data, digest_size=16).hexdigest()}.{ext}"
     if path.exists():
         os.utime(path)  # shown again: young again for the server's cache cleanup
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        return str(path)
+    return _write_new(data, path)
+
+
+def _write_new(data: bytes, path: Path) -> str:
+    """Write `data` to `path` through a temporary name in the same folder: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
     return str(path)

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import images
 from .catalog import Catalog, Sample, Task, sample_index
 from .errors import UserError
 from .files import remove_older
-from .images import MAX_PIXELS, encode_picture, fit_within, image_key, load_image, load_mask
+from .images import MAX_PIXELS, fit_within, image_key, load_image, load_mask
 from .inference import LRU, Prediction, Predictor
 
 DISPLAY_MAX_SIDE = 1024
@@ -39,17 +40,11 @@ Progress = Callable[[float, str], None]
 def save_picture(rgb: np.ndarray, folder: str | Path) -> str:
     """Write one picture under a random name in `folder`; returns its path.
 
-    The one place the app's pictures are encoded (`images.encode_picture`: JPEG for photos and overlays,
+    The one place the app's pictures are encoded (`images.save_picture`: JPEG for photos and overlays,
     palette PNG for flat class colours). Random names: a content name would let anyone ask the server
-    whether a given photo was compared. Written to a temporary name first, so a reader never sees half a file.
+    whether a given photo was compared.
     """
-    data, ext = encode_picture(rgb)
-    path = Path(folder) / f"{secrets.token_urlsafe(18)}.{ext}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return str(path)
+    return images.save_picture(rgb, folder, name=secrets.token_urlsafe(18))
 
 
 # --- argument checks for values that come from the web ---------------------------------------------------
@@ -233,7 +228,7 @@ class CompareService:
     # --- pictures --------------------------------------------------------------------------------------
 
     def pictures(self, items: list[tuple[np.ndarray, str]]) -> list[tuple[str, str]]:
-        """(picture, caption) pairs -> (PNG path, caption) pairs, written in parallel."""
+        """(picture, caption) pairs -> (file path, caption) pairs, written in parallel."""
         paths = list(self._encoder.map(lambda item: save_picture(item[0], self.picture_dir), items))
         self.prune()
         return [(path, caption) for path, (_, caption) in zip(paths, items)]
@@ -245,7 +240,7 @@ class CompareService:
         if not force and time.monotonic() - self._pruned < PRUNE_EVERY_S:
             return 0
         self._pruned = time.monotonic()
-        removed = remove_older(self.picture_dir, MAX_AGE_S, "*.png")
+        removed = remove_older(self.picture_dir, MAX_AGE_S)  # .jpg photos and .png masks alike
         if self.upload_dir and self.upload_dir.is_dir():
             # Gradio keeps each upload in <upload folder>/<hash>/<name>; app folders are pruned by their owner
             for folder in self.upload_dir.iterdir():

@@ -49,16 +49,18 @@ def test_a_session_keeps_its_comparison_while_other_sessions_compare(service, pr
 
 def test_pictures_get_random_names_and_old_ones_and_uploads_are_pruned(service, tmp_path):
     pic = np.zeros((8, 8, 3), np.uint8)
-    (a, _), (b, _) = service.pictures([(pic, "x"), (pic, "y")])
+    photo = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)  # > 256 colours: a JPEG
+    (a, _), (b, _), (c, _) = service.pictures([(pic, "x"), (pic, "y"), (photo, "z")])
     assert a != b and os.path.dirname(a) == str(service.picture_dir)  # same pixels, different unguessable names
+    assert a.endswith(".png") and c.endswith(".jpg")
     upload = tmp_path / "uploads" / "abc123" / "photo.png"
     upload.parent.mkdir(parents=True)
     upload.write_bytes(b"old upload")
     hour_ago = time.time() - 7200
-    for path in (a, upload):
+    for path in (a, c, upload):
         os.utime(path, (hour_ago, hour_ago))
-    assert service.prune(force=True) == 2
-    assert not os.path.exists(a) and os.path.exists(b) and not upload.parent.exists()
+    assert service.prune(force=True) == 3
+    assert not os.path.exists(a) and not os.path.exists(c) and os.path.exists(b) and not upload.parent.exists()
 
 
 def test_first_compare_says_what_it_waits_for_before_any_model_is_loaded(project, tmp_path):
