@@ -12,6 +12,7 @@ the valid ones (`UserError`), never a traceback.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import secrets
@@ -104,6 +105,25 @@ class Comparison:
     task: Task
     shown: Shown
     preds: dict[str, Prediction]
+
+    @functools.cached_property
+    def image_mious(self) -> dict[str, float | None]:
+        """Each model's mIoU on this picture (None without ground truth), once for the captions and the table."""
+        return {key: image_miou(self.task, p.mask, self.shown.gt) for key, p in self.preds.items()}
+
+
+def image_miou(task: Task, pred: np.ndarray, gt: np.ndarray | None) -> float | None:
+    """mIoU of one prediction on one picture (classes present in either), None without ground truth."""
+    if gt is None:
+        return None
+    import torch
+
+    from . import metrics
+
+    cm = metrics.confusion_matrix(torch.from_numpy(pred.astype(np.int64)), torch.from_numpy(gt.astype(np.int64)),
+                                  len(task.classes), task.ignore_index)
+    v = float(metrics.miou(cm))
+    return None if math.isnan(v) else v
 
 
 class CompareService:

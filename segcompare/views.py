@@ -64,20 +64,6 @@ def _hide(mask: np.ndarray, hidden: set[int]) -> np.ndarray:
     return np.where(np.isin(mask, list(hidden)), np.uint8(viz.IGNORE_INDEX), mask).astype(np.uint8)
 
 
-def image_miou(task: Task, pred: np.ndarray, gt: np.ndarray | None) -> float | None:
-    """mIoU of one prediction on one picture (classes present in either), None without ground truth."""
-    if gt is None:
-        return None
-    import torch
-
-    from . import metrics
-
-    cm = metrics.confusion_matrix(torch.from_numpy(pred.astype(np.int64)), torch.from_numpy(gt.astype(np.int64)),
-                                  len(task.classes), task.ignore_index)
-    v = float(metrics.miou(cm))
-    return None if math.isnan(v) else v
-
-
 def _picture(c: Comparison, mask: np.ndarray, pred, view: str, alpha: float, hidden: set[int]) -> np.ndarray:
     """`mask` in one view; `pred` (a Prediction, or None for the ground truth) is asked for its confidence
     only in the Confidence view: computing it costs ~14 ms per model on a 1024-px photo."""
@@ -102,7 +88,7 @@ def model_pictures(c: Comparison, view: str, alpha: float, hidden: set[int] = fr
     for m in c.task.models:
         p = c.preds[m.key]
         items.append((_picture(c, p.mask, p, view, alpha, hidden),
-                      caption(m.label, p.ms, image_miou(c.task, p.mask, c.shown.gt))))
+                      caption(m.label, p.ms, c.image_mious[m.key])))
     return items
 
 
@@ -161,7 +147,7 @@ def score_table(c: Comparison) -> pd.DataFrame:
     rows = []
     for m in c.task.models:
         p = c.preds[m.key]
-        miou = image_miou(c.task, p.mask, c.shown.gt)
+        miou = c.image_mious[m.key]
         test = (m.results or {}).get("miou")
         rows.append({"Model": m.label, "Inference (ms)": round(p.ms, 1),
                      "Image mIoU (%)": None if miou is None else round(100 * miou, 1),
