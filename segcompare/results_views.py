@@ -54,9 +54,9 @@ def recommendation(task: Task, max_latency_ms, cpu_only) -> str:
 
 
 def latency_range(task: Task) -> float:
-    """The slowest model's p50 latency (ms), the latency slider's top ("no limit")."""
-    values = [(r.get("latency_ms") or {}).get("p50") for r in task.results]
-    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    """The slowest p50 latency (ms) measured on any device, the latency slider's top ("no limit"); read as
+    the recommendation reads latencies (`recommend.device_latencies`), so the top never cuts a model."""
+    values = [v for r in task.results for v in recommend.device_latencies(r).values()]
     return float(math.ceil(max(values))) if values else 1000.0
 
 
