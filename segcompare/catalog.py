@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import UserError
 from .formats import CONFIG_FILE as CONFIG
-from .formats import IGNORE_INDEX, RESULTS_FILE, History, read_results_file
+from .formats import IGNORE_INDEX, RESULTS_FILE, History, rank_key, read_results_file
 from .formats import read_checkpoint_config as read_config
 from .visualize import get_palette
 
@@ -166,14 +166,6 @@ def _reason(path: Path, e: Exception) -> str:
     return text if str(path) in text else f"{path}: {text}"
 
 
-def _rank(m: ModelEntry) -> tuple:
-    """Best test mIoU first, ties faster first, models without results last (the leaderboard's order)."""
-    r = m.results or {}
-    miou = r.get("miou") if isinstance(r.get("miou"), (int, float)) else None
-    p50 = (r.get("latency_ms") or {}).get("p50") if isinstance(r.get("latency_ms"), dict) else None
-    return (miou is None, -(miou or 0.0), p50 if isinstance(p50, (int, float)) else float("inf"))
-
-
 def discover(sources, samples_root: str | Path | None = None) -> Catalog:
     """Every task the sources hold (reads configs and results, never weights)."""
     groups: dict[tuple, list[tuple[Path, dict]]] = {}
@@ -209,7 +201,7 @@ def discover(sources, samples_root: str | Path | None = None) -> Catalog:
                 problems.append(_reason(path, e))
         if not models:
             continue
-        models.sort(key=_rank)  # leaderboard order everywhere the app lists models
+        models.sort(key=lambda m: rank_key(m.results or {}))  # leaderboard order wherever the app lists models
         _label_models(models)
         first = models[0].config
         samples = find_samples(Path(samples_root) / name) if samples_root else []

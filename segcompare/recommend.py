@@ -19,6 +19,7 @@ import numpy as np
 from . import stats
 from .errors import UserError
 from .figures import model_labels
+from .formats import rank_key
 
 CPU = "cpu"
 BOLD = re.compile(r"(?<!\\)\*\*(.+?)(?<!\\)\*\*")
@@ -87,11 +88,10 @@ def mean_robustness(result: dict) -> float | None:
 
 
 def _models(results: list[dict]) -> list[_Model]:
-    """Leaderboard order: best mIoU first, ties faster first."""
-    models = [_Model(_md(lab), lab, {**r, "label": _md(lab)}, _number(r.get("miou")), _number(r.get("boundary_iou")),
-                     mean_robustness(r), device_latencies(r)) for r, lab in zip(results, model_labels(results))]
-    key = lambda m: (-(m.miou if m.miou is not None else -1.0), min(m.latency.values(), default=math.inf))
-    return sorted(models, key=key)
+    """Leaderboard order (`formats.rank_key`: best mIoU first, ties faster first)."""
+    ranked = sorted(zip(results, model_labels(results)), key=lambda pair: rank_key(pair[0]))
+    return [_Model(_md(lab), lab, {**r, "label": _md(lab)}, _number(r.get("miou")), _number(r.get("boundary_iou")),
+                   mean_robustness(r), device_latencies(r)) for r, lab in ranked]
 
 
 def _latency(m: _Model, cpu_only: bool) -> tuple[float, str] | None:
