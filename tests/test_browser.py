@@ -100,6 +100,7 @@ def test_one_click_on_a_sample_shows_every_model(browser, server, screen, scheme
         assert fully_visible(page, page.get_by_role("tab", name=tab))  # reachable, not behind a "…" menu
     page.locator("#sc-cells [role=gridcell]").nth(2).click()  # a confusion-matrix cell lists its images
     page.locator("#sc-cell-list").get_by_text("labelled as", exact=False).first.wait_for()
+    assert page.locator("#sc-cell-photos").is_hidden()  # none of the listed test images ships: no empty box
     page.screenshot(path=str(ARTIFACTS / f"app-{screen}-{scheme}-mixups.png"), full_page=True)
     page.get_by_role("tab", name="Leaderboard").click()
     page.locator("#sc-leaderboard [role=gridcell]").filter(has_text=models[0].label).first.wait_for()
@@ -154,5 +155,82 @@ def test_a_compare_that_must_wait_for_the_models_says_so_where_the_user_looks(br
     models = demo.segcompare.catalog.tasks[0].models
     for i in range(len(models)):
         page.locator("#sc-results img").nth(i).wait_for()
+    assert page.locator(".error, [data-testid=error]").count() == 0
+    page.close()
+
+
+def test_a_test_sample_can_be_compared_from_the_keyboard(browser, server):
+    """Tab reaches the first test sample (a button in Gradio's gallery) and Enter compares it, as a click does."""
+    task = server[1].segcompare.catalog.tasks[0]
+    page = browser.new_page(viewport=SCREENS["desktop"])
+    page.set_default_timeout(60_000)
+    page.goto(server[0])
+    page.locator("#sc-verdict").get_by_text(task.models[0].label, exact=False).first.wait_for()
+    first = page.locator("#sc-samples .thumbnail-item").first
+    first.wait_for()
+    focused = "el => el === document.activeElement"
+    for _ in range(page.locator("button, input, a[href], [tabindex]").count()):  # each focusable element once
+        page.keyboard.press("Tab")
+        if first.evaluate(focused):
+            break
+    assert first.evaluate(focused), "Tab never reaches the first test sample"
+    page.keyboard.press("Enter")
+    for i in range(len(task.models)):
+        page.locator("#sc-results img").nth(i).wait_for()
+    page.locator("#sc-status").get_by_text(task.samples[0].name, exact=False).first.wait_for()
+    assert page.locator(".error, [data-testid=error]").count() == 0
+    page.close()
+
+
+@pytest.fixture
+def second_server(project):
+    """A second app server on the fixture project: a test may change its catalog without touching `server`."""
+    from conftest_app import serve
+
+    gen = serve(project)
+    yield next(gen)
+    gen.close()
+
+
+def test_the_mixups_photo_gallery_shows_only_when_a_listed_image_ships(browser, second_server, monkeypatch):
+    from segcompare.catalog import Sample
+
+    url, demo = second_server
+    task = demo.segcompare.catalog.tasks[0]
+    shipped = task.samples
+    names = task.models[0].results["per_image"]["names"]  # every test image "ships" (as the same photo)
+    aliases = [Sample(name, shipped[0].image) for name in names]
+    page = browser.new_page(viewport=SCREENS["desktop"])
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.locator("#sc-verdict").get_by_text(task.models[0].label, exact=False).first.wait_for()
+    page.get_by_role("tab", name="Mix-ups").click()
+    cells, listed = page.locator("#sc-cells [role=gridcell]"), page.locator("#sc-cell-list")
+    photos = page.locator("#sc-cell-photos")
+    assert photos.is_hidden()  # nothing clicked yet: no empty box
+
+    def click_cell(n):
+        before = listed.inner_text()
+        cells.nth(n).click()
+        page.wait_for_function("([el, before]) => el.innerText !== before && /labelled/.test(el.innerText)",
+                               arg=[listed.element_handle(), before])
+
+    monkeypatch.setattr(task, "samples", aliases)
+    click_cell(1)
+    count = listed.locator("li").count()
+    assert count > 0
+    photos.locator("img").nth(count - 1).wait_for()  # one photo per listed image: each of them ships
+    assert photos.locator("img").count() == count
+
+    page.locator("#sc-cm-a input").click()  # another model: the list and the photos were the other matrix's
+    page.get_by_role("option", name=task.models[1].label).click()
+    photos.wait_for(state="hidden")
+    page.wait_for_function("el => !/labelled/.test(el.innerText)", arg=listed.element_handle())
+
+    click_cell(1)
+    photos.locator("img").first.wait_for()
+    monkeypatch.setattr(task, "samples", shipped)  # none of the listed images ships now
+    click_cell(2)
+    photos.wait_for(state="hidden")
     assert page.locator(".error, [data-testid=error]").count() == 0
     page.close()
