@@ -1,8 +1,9 @@
 """segcompare's Gradio app: which model should we use, and why? The answer first, then the evidence.
 
-Wiring only: comparisons come from `segcompare.session` (per browser session), all that is shown from
-`segcompare.views` / `results_views`; every action is a named HTTP endpoint (docs/API.md). `python app.py
-[--checkpoints DIR|ORG/REPO ...] [--port N]`; models load in the background once the page is up.
+Wiring only: the page's components come from `segcompare.ui_layout`, comparisons from `segcompare.session`
+(per browser session), all that is shown from `segcompare.views` / `results_views`; every action is a named
+HTTP endpoint (docs/API.md). `python app.py [--checkpoints DIR|ORG/REPO ...] [--port N]`; models load in the
+background once the page is up. One `wire_*` function per group of events, in the order they are registered.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def comparison_handlers(service: CompareService) -> SimpleNamespace:
     @friendly
     def on_slider(st, vw, alpha, hide, a, b, req: gr.Request):
         return v.slider_files(service, req.session_hash, st, vw, alpha, hide, a, b) if st else gr.skip()
+
     # the names are also the private events' api names: `slider` would take the /slider endpoint's name
     return SimpleNamespace(on_compare=on_compare, on_pick_named=on_pick_named, on_gallery_pick=on_gallery_pick,
                            on_render=on_render, on_details=on_details, on_slider=on_slider)
