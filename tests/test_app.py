@@ -262,3 +262,26 @@ def test_pick_sample_compares_it_and_the_verdict_names_a_model(client, server):
     assert len(gallery) == len(task_of(server, "pets").models) and all(row[2] is not None for row in table["data"])
     verdict = client.predict("pets", 1000, False, api_name="/recommendation")
     assert task_of(server, "pets").models[0].label in verdict  # the best test mIoU is the pick without limits
+
+
+def test_the_public_endpoints_are_those_docs_api_lists(client):
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "API.md").read_text()
+    rows = [line.split("|")[1] for line in docs.splitlines() if re.match(r"\| `/", line)]
+    listed = {name for row in rows for name in re.findall(r"`(/\w+)`", row)}
+    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == listed
+
+
+@pytest.mark.parametrize("endpoint", ["/slider", "/slider_details"])
+def test_slider_endpoints_return_the_two_chosen_pictures(client, server, project, endpoint):
+    path = project / "samples" / "pets" / "cat_001.png"
+    client.predict(handle_file(str(path)), "pets", api_name="/compare")
+    label = task_of(server, "pets").models[0].label
+    photo, model = client.predict("Overlay", 0.5, [], "Photo", label, api_name=endpoint)  # view, opacity, hidden
+    original = np.asarray(Image.open(path).convert("RGB"))
+    assert np.abs(np.asarray(Image.open(photo).convert("RGB")).astype(int) - original).mean() < 8  # JPEG at most
+    assert Image.open(model).size == Image.open(path).size
+    with pytest.raises(AppError, match="unknown slider picture 'Sideways'"):
+        client.predict("Overlay", 0.5, [], "Sideways", label, api_name=endpoint)
