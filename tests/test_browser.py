@@ -7,6 +7,7 @@ Screenshots go to test-artifacts/ (git-ignored) for a human to look at.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -193,13 +194,16 @@ def second_server(project):
 
 
 def test_the_mixups_photo_gallery_shows_only_when_a_listed_image_ships(browser, second_server, monkeypatch):
+    """The fixture's per-image names are not its samples: while the catalog ships a photo under each of them,
+    a clicked cell shows one photo per listed image; with the real samples the gallery hides (no empty box)."""
     from segcompare.catalog import Sample
+    from segcompare.formats import RESULTS_FILE
 
     url, demo = second_server
     task = demo.segcompare.catalog.tasks[0]
     shipped = task.samples
-    names = task.models[0].results["per_image"]["names"]  # every test image "ships" (as the same photo)
-    aliases = [Sample(name, shipped[0].image) for name in names]
+    results = json.loads((task.models[0].path / RESULTS_FILE).read_text())  # the file: Contract 4
+    aliases = [Sample(name, shipped[0].image) for name in results["per_image"]["names"]]  # each test image "ships"
     page = browser.new_page(viewport=SCREENS["desktop"])
     page.set_default_timeout(60_000)
     page.goto(url)
