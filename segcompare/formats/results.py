@@ -90,8 +90,9 @@ def read_results_file(path) -> dict:
 
 def rank_key(results: Results | None) -> tuple[float, float]:
     """Leaderboard order: best mIoU first (a missing score, or no results, last), then the faster model."""
-    miou = results.miou if results is not None else None
-    return (-(miou if miou is not None else -1.0), (results.latency_p50 if results is not None else None) or math.inf)
+    if results is None:  # a checkpoint not evaluated yet
+        return (1.0, math.inf)
+    return (-(results.miou if results.miou is not None else -1.0), results.latency_p50 or math.inf)
 
 
 def best_first(results: list[Results]) -> list[Results]:
