@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import UserError
 from .formats import CONFIG_FILE as CONFIG
-from .formats import IGNORE_INDEX, RESULTS_FILE, History, rank_key, read_results_file
+from .formats import IGNORE_INDEX, RESULTS_FILE, History, Results, rank_key
 from .formats import read_checkpoint_config as read_config
 from .visualize import get_palette
 
@@ -36,7 +36,7 @@ class ModelEntry:
     label: str               # human name, e.g. "UNet (ResNet-34)"
     path: Path
     config: dict
-    results: dict | None = None
+    results: Results | None = None
     history: list[dict] = field(default_factory=list)
 
 
@@ -65,7 +65,7 @@ class Task:
                         f"{', '.join(m.label for m in self.models)}")
 
     @property
-    def results(self) -> list[dict]:
+    def results(self) -> list[Results]:
         return [m.results for m in self.models if m.results]
 
 
@@ -89,7 +89,7 @@ class Catalog:
         return [{"name": t.name, "dataset": t.dataset, "classes": list(t.classes),
                  "palette": t.palette.tolist(), "samples": [s.name for s in t.samples],
                  "models": [{"name": m.label, "model": m.config.get("name"), "checkpoint": str(m.path),
-                             "miou": (m.results or {}).get("miou")} for m in t.models]}
+                             "miou": m.results.miou if m.results else None} for m in t.models]}
                 for t in self.tasks]
 
 
@@ -146,16 +146,17 @@ def find_samples(task_dir: str | Path) -> list[Sample]:
 
 
 def _entry(path: Path, config: dict, task: str) -> ModelEntry:
-    results = read_results_file(path) if (path / RESULTS_FILE).is_file() else None
+    results = Results.read(path) if (path / RESULTS_FILE).is_file() else None
     return ModelEntry(f"{task}/{path.name}", "", path, config, results, History.read(path).rows)
 
 
 def _label_models(models: list[ModelEntry]) -> None:
-    from .report import model_labels
+    from .figures import display_name
+    from .results import unique_labels
 
-    stand_in = [m.results or {"model": m.config.get("name", m.path.name), "checkpoint": str(m.path)}
-                for m in models]
-    for m, label in zip(models, model_labels(stand_in)):
+    names = [display_name(m.results or m.config.get("name", m.path.name)) for m in models]
+    checkpoints = [m.results.checkpoint if m.results else str(m.path) for m in models]
+    for m, label in zip(models, unique_labels(names, checkpoints)):
         m.label = label
 
 
@@ -201,7 +202,7 @@ def discover(sources, samples_root: str | Path | None = None) -> Catalog:
                 problems.append(_reason(path, e))
         if not models:
             continue
-        models.sort(key=lambda m: rank_key(m.results or {}))  # leaderboard order wherever the app lists models
+        models.sort(key=lambda m: rank_key(m.results))  # leaderboard order wherever the app lists models
         _label_models(models)
         first = models[0].config
         samples = find_samples(Path(samples_root) / name) if samples_root else []

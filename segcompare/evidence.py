@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import UserError
-from .figures import model_labels
+from .figures import model_labels, typed
+from .formats.results import Results, rank_key
 
 # Shown beside any per-image score: why one picture's score can differ from the leaderboard's.
 IMAGE_SCORE_NOTE = ("Image mIoU is the score on that one picture; the leaderboard's mIoU pools the pixels of every "
@@ -34,19 +35,18 @@ def _pct(v) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{100 * v:.0f}%"
 
 
-def _scores(results: list[dict]) -> tuple[list[str], list[str], np.ndarray]:
+def _scores(results: list[Results]) -> tuple[list[str], list[str], np.ndarray]:
     """(labels, image names, per-image mIoU [models, images]) on the images every result has, in the first
     result's order; NaN where an image's mIoU is undefined."""
     labels = model_labels(results)
-    common = set.intersection(*(set((r.get("per_image") or {}).get("names") or []) for r in results))
-    names = [n for n in results[0]["per_image"]["names"] if n in common]
+    common = set.intersection(*(set(r.image_names) for r in results))
+    names = [n for n in results[0].image_names if n in common]
     rows = []
     for r, lab in zip(results, labels):
-        per = r["per_image"]
-        vals = per.get("miou")
+        vals = r.image_miou
         if vals is None:
             raise UserError(f"{lab} has no per-image scores; re-run `segcompare evaluate`")
-        pos = {n: i for i, n in enumerate(per["names"])}
+        pos = {n: i for i, n in enumerate(r.image_names)}
         rows.append([np.nan if vals[pos[n]] is None else float(vals[pos[n]]) for n in names])
     return labels, names, np.asarray(rows, dtype=np.float64).reshape(len(results), len(names))
 
@@ -61,10 +61,11 @@ def _top(values: np.ndarray, k: int) -> list[int]:
     return idx[:k]
 
 
-def disagreement_images(results: list[dict], k: int = 8) -> list[ImageEvidence]:
+def disagreement_images(results: list[Results | dict], k: int = 8) -> list[ImageEvidence]:
     """The test images where the best and the worst model's image mIoU are furthest apart."""
     if len(results) < 2:
         return []
+    results = typed(results)
     labels, names, s = _scores(results)
     known = np.isfinite(s)
     hi = np.where(known, s, -np.inf).max(0) if s.size else np.zeros(0)
@@ -79,18 +80,13 @@ def disagreement_images(results: list[dict], k: int = 8) -> list[ImageEvidence]:
     return out
 
 
-def _winner(results: list[dict]) -> int:
-    """The overall winner: best test-set mIoU (the leaderboard's first row)."""
-    return max(range(len(results)), key=lambda i: results[i].get("miou") if results[i].get("miou") is not None
-               else -1.0)
-
-
-def winner_loses_images(results: list[dict], k: int = 8) -> list[ImageEvidence]:
+def winner_loses_images(results: list[Results | dict], k: int = 8) -> list[ImageEvidence]:
     """The test images where the overall winner is not the best model, by how far it is beaten."""
     if len(results) < 2:
         return []
+    results = typed(results)
     labels, names, s = _scores(results)
-    w = _winner(results)
+    w = min(range(len(results)), key=lambda i: rank_key(results[i]))  # the winner: the leaderboard's first row
     others = np.delete(s, w, axis=0)
     best_other = np.where(np.isfinite(others), others, -np.inf).max(0)
     margin = np.where(np.isfinite(s[w]) & np.isfinite(best_other), best_other - s[w], np.nan)
@@ -103,21 +99,21 @@ def winner_loses_images(results: list[dict], k: int = 8) -> list[ImageEvidence]:
     return out
 
 
-def cell_images(result: dict, true_class: int, pred_class: int, k: int = 8) -> list[ImageEvidence]:
+def cell_images(result: Results | dict, true_class: int, pred_class: int, k: int = 8) -> list[ImageEvidence]:
     """The test images with the most pixels of class `true_class` labelled `pred_class` by this model."""
-    classes = [str(c) for c in result["classes"]]
+    result = Results.of(result)
+    classes = [str(c) for c in result.classes]
     for what, c in (("true class", true_class), ("predicted class", pred_class)):
         if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < len(classes):
             raise UserError(f"{what} {c!r} is not a class index; valid: 0-{len(classes) - 1} "
                             f"({', '.join(classes)})")
-    per = result.get("per_image") or {}
-    if not per.get("confusion"):
+    if not result.image_confusion:
         raise UserError(f"{model_labels([result])[0]} has no per-image confusion matrices; "
                         "re-run `segcompare evaluate`")
-    cms = np.asarray(per["confusion"], dtype=np.int64)
+    cms = np.asarray(result.image_confusion, dtype=np.int64)
     pixels = cms[:, true_class, pred_class]
     truth = cms[:, true_class, :].sum(1)
-    names = per["names"]
+    names = result.image_names
     t, p = classes[true_class], classes[pred_class]
     what = f"{t} pixels labelled correctly" if true_class == pred_class else f"{t} pixels labelled {p}"
     out = []

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import UserError
-from .formats import IMAGENET_MEAN, IMAGENET_STD, RESULTS_FILE, read_results_file
+from .formats import IMAGENET_MEAN, IMAGENET_STD, RESULTS_FILE, Results
 from .registry import Registry
 
 FORMATS: Registry[Callable[[Path, Path], Path]] = Registry("export format")
@@ -75,10 +75,10 @@ def export_transformers(checkpoint: str | Path, out: Path) -> Path:
     return out
 
 
-def _results_beside(directory: Path) -> dict | None:
+def _results_beside(directory: Path) -> Results | None:
     """The checkpoint's own results.json for the card (checked like every results file); never via a link."""
     path = directory / RESULTS_FILE
-    return read_results_file(path) if path.is_file() and not path.is_symlink() else None
+    return Results.read(path) if path.is_file() and not path.is_symlink() else None
 
 
 def exported(checkpoint: str | Path, fmt: str):

@@ -1,9 +1,10 @@
 """Plotly figures of results (Contract 4) for the HTML report and the app, written for non-experts.
 
-Every builder takes loaded results dicts and returns a plain `plotly.graph_objects.Figure`. Models are
-named by `display_name` ("unet_mobilenet_v2" -> "UNet (MobileNet-V2)") and keep one colour in every
-figure (`model_colors`). Scores are stored as fractions and shown as percentages. A figure whose data
-is missing from every result (no latency, no robustness sweep, no ROC) says so instead of being blank.
+Every builder takes typed `Results` (a dict is checked and typed on the way in) and returns a plain
+`plotly.graph_objects.Figure`. Models are named by `display_name` ("unet_mobilenet_v2" -> "UNet
+(MobileNet-V2)") and keep one colour in every figure (`model_colors`). Scores are stored as fractions and
+shown as percentages. A figure whose data is missing from every result (no latency, no robustness sweep,
+no ROC) says so instead of being blank.
 How they look (dark mode, wrapped titles) is `figure_style`'s job.
 """
 
@@ -17,6 +18,7 @@ from plotly.subplots import make_subplots
 from . import zoo
 from .errors import UserError
 from .figure_style import INK, empty, layout
+from .formats.results import Results
 from .results import unique_labels
 
 PALETTE = qualitative.Plotly + qualitative.Dark24
@@ -27,14 +29,17 @@ MEAN_OF_CLASSES = "mean over all classes"  # the label for roc_figure / pr_figur
 # --- names and colours -----------------------------------------------------------------------------------
 
 def display_name(result_or_name) -> str:
-    """Human name of a model (or of a results dict's model), from the zoo's registry (`segcompare.zoo`)."""
-    name = result_or_name.get("model", "?") if isinstance(result_or_name, dict) else result_or_name
+    """Human name of a model (or of a result's model), from the zoo's registry (`segcompare.zoo`)."""
+    if isinstance(result_or_name, dict):  # a stand-in for a checkpoint without results (catalog)
+        result_or_name = result_or_name.get("model", "?")
+    name = result_or_name.model if isinstance(result_or_name, Results) else result_or_name
     return zoo.display_name(name)
 
 
-def model_labels(results: list[dict]) -> list[str]:
+def model_labels(results: list[Results | dict]) -> list[str]:
     """Display names made unique: two results of one architecture get their checkpoint folder's name."""
-    return unique_labels([display_name(r) for r in results], results)
+    results = typed(results)
+    return unique_labels([display_name(r) for r in results], [r.checkpoint for r in results])
 
 
 def model_colors(names) -> dict[str, str]:
@@ -48,7 +53,12 @@ def _pct(v):
     return None if v is None else 100.0 * float(v)
 
 
-def _named(results: list[dict], colors: dict | None):
+def typed(results) -> list[Results]:
+    """Results as the builders read them: dicts checked and typed, Results as they are."""
+    return [Results.of(r) for r in results]
+
+
+def _named(results: list[Results], colors: dict | None):
     labels = model_labels(results)
     return labels, colors or model_colors(labels)
 
@@ -63,10 +73,11 @@ def row_normalize(cm) -> np.ndarray:
         return np.where(totals > 0, cm / totals, np.nan)
 
 
-def confusion_figure(result: dict, normalize: bool = True) -> go.Figure:
+def confusion_figure(result: Results | dict, normalize: bool = True) -> go.Figure:
     """Heatmap of the confusion matrix, rows = true class; share of the row (or counts), counts on hover."""
-    counts = np.asarray(result["confusion_matrix"], dtype=np.int64)
-    classes = [str(c) for c in result["classes"]]
+    result = Results.of(result)
+    counts = np.asarray(result.confusion_matrix, dtype=np.int64)
+    classes = [str(c) for c in result.classes]
     z = row_normalize(counts) if normalize else counts.astype(np.float64)
     zlist = [[None if not np.isfinite(v) else float(v) for v in row] for row in z]
     # cell labels: blank below 0.5% so the few real mistakes stand out
@@ -94,49 +105,52 @@ def per_class_iou_figure(results: list[dict], colors: dict | None = None) -> go.
     title = "Which classes does each model get right? (IoU per class, higher is better)"
     if not results:
         return empty(title, "No results to show")
+    results = typed(results)
     labels, colors = _named(results, colors)
     fig = go.Figure()
     for r, lab in zip(results, labels):
-        fig.add_bar(x=[str(c) for c in r["classes"]], y=[_pct(v) for v in r["per_class_iou"]], name=lab,
+        fig.add_bar(x=[str(c) for c in r.classes], y=[_pct(v) for v in r.per_class_iou or []], name=lab,
                     marker_color=colors[lab], hovertemplate=lab + "<br>%{x}: %{y:.1f}%<extra></extra>")
     fig.update_yaxes(title="IoU (%)", range=[0, 100])
     fig.update_xaxes(title="class")
     return layout(fig, title, barmode="group", height=450, legend_title_text="model")
 
 
-def pareto_front(results: list[dict]) -> list[str]:
+def _timed(r: Results) -> bool:
+    return r.latency_p50 is not None and r.miou is not None
+
+
+def pareto_front(results: list[Results | dict]) -> list[str]:
     """Labels of the models no other model beats on both accuracy (mIoU) and speed, fastest first."""
+    results = typed(results)
     labels = model_labels(results)
-    pts = [(r["latency_ms"]["p50"], r["miou"], lab) for r, lab in zip(results, labels)
-           if (r.get("latency_ms") or {}).get("p50") is not None and r.get("miou") is not None]
+    pts = [(r.latency_p50, r.miou, lab) for r, lab in zip(results, labels) if _timed(r)]
     front = [p for p in pts
              if not any(q[0] <= p[0] and q[1] >= p[1] and (q[0] < p[0] or q[1] > p[1]) for q in pts)]
     return [p[2] for p in sorted(front)]
 
 
-def pareto_figure(results: list[dict], colors: dict | None = None) -> go.Figure:
+def pareto_figure(results: list[Results | dict], colors: dict | None = None) -> go.Figure:
     """mIoU against latency; the best trade-offs (Pareto front) joined by a line and starred."""
     title = "Accuracy vs speed: up and to the left is better"
+    results = typed(results)
     labels, colors = _named(results, colors)
-    timed = sorted(((r, lab) for r, lab in zip(results, labels)
-                    if (r.get("latency_ms") or {}).get("p50") is not None and r.get("miou") is not None),
-                   key=lambda t: t[0]["latency_ms"]["p50"])
+    timed = sorted(((r, lab) for r, lab in zip(results, labels) if _timed(r)), key=lambda t: t[0].latency_p50)
     if not timed:
         return empty(title, "No latency measured: run `segcompare evaluate` without --no-latency")
     front = pareto_front([r for r, _ in timed])
     fig = go.Figure()
-    fx = [r["latency_ms"]["p50"] for lab in front for r, lb in timed if lb == lab]
-    fy = [_pct(r["miou"]) for lab in front for r, lb in timed if lb == lab]
+    fx = [r.latency_p50 for lab in front for r, lb in timed if lb == lab]
+    fy = [_pct(r.miou) for lab in front for r, lb in timed if lb == lab]
     fig.add_scatter(x=fx, y=fy, mode="lines", line=dict(color=INK, dash="dot", width=2), name="best trade-offs",
                     hoverinfo="skip")
-    xs, ys = [r["latency_ms"]["p50"] for r, _ in timed], [_pct(r["miou"]) for r, _ in timed]
+    xs, ys = [r.latency_p50 for r, _ in timed], [_pct(r.miou) for r, _ in timed]
     for rank, (r, lab) in enumerate(timed):  # fastest first
         best = lab in front
-        lat = r["latency_ms"]
-        hover = (f"<b>{lab}</b><br>mIoU %{{y:.1f}}%<br>%{{x:.1f}} ms per image ({lat.get('device', '?')})"
-                 + (f"<br>{r['params'] / 1e6:.1f} M parameters" if r.get("params") else "")
+        hover = (f"<b>{lab}</b><br>mIoU %{{y:.1f}}%<br>%{{x:.1f}} ms per image ({r.latency_ms.get('device', '?')})"
+                 + (f"<br>{r.params / 1e6:.1f} M parameters" if r.params else "")
                  + ("<br>a best trade-off" if best else "") + "<extra></extra>")
-        fig.add_scatter(x=[lat["p50"]], y=[_pct(r["miou"])], mode="markers+text", name=lab, text=[lab],
+        fig.add_scatter(x=[r.latency_p50], y=[_pct(r.miou)], mode="markers+text", name=lab, text=[lab],
                         textposition=_label_side(xs, ys, rank), hovertemplate=hover, cliponaxis=False,
                         marker=dict(color=colors[lab], size=16 if best else 11, symbol="star" if best else "circle",
                                     line=dict(color=INK, width=1)))
@@ -179,9 +193,9 @@ def _pareto_axes(fig: go.Figure, xs: list[float], ys: list[float]) -> None:
     fig.update_yaxes(title="mIoU (%)", range=[min(ys) - pad, max(ys) + pad])
 
 
-def _severity_curve(r: dict, corruption: str | None) -> tuple[list, list] | None:
+def _severity_curve(r: Results, corruption: str | None) -> tuple[list, list] | None:
     """(severities incl. 0 = clean, mIoU %) for one corruption, or the mean over all of them."""
-    rob = r.get("robustness") or {}
+    rob = r.robustness
     if not rob or (corruption and corruption not in rob):
         return None
     names = [corruption] if corruption else list(rob)
@@ -191,17 +205,19 @@ def _severity_curve(r: dict, corruption: str | None) -> tuple[list, list] | None
         vals = [rob[c].get(str(s)) for c in names]
         vals = [v for v in vals if v is not None]
         ys.append(_pct(np.mean(vals)) if vals else None)
-    return [0, *sevs], [_pct(r.get("miou")), *ys]
+    return [0, *sevs], [_pct(r.miou), *ys]
 
 
-def robustness_figure(results: list[dict], corruption: str | None = None, colors: dict | None = None) -> go.Figure:
+def robustness_figure(results: list[Results | dict], corruption: str | None = None,
+                      colors: dict | None = None) -> go.Figure:
     """mIoU as images get worse (severity 0 = clean): the mean over corruptions, one corruption, or "all"."""
+    results = typed(results)
     labels, colors = _named(results, colors)
-    have = [(r, lab) for r, lab in zip(results, labels) if r.get("robustness")]
+    have = [(r, lab) for r, lab in zip(results, labels) if r.robustness]
     title = "How much does accuracy drop when images get worse?"
     if not have:
         return empty(title, "No robustness results: run `segcompare evaluate --robustness`")
-    known = sorted({c for r, _ in have for c in r["robustness"]})
+    known = sorted({c for r, _ in have for c in r.robustness})
     if corruption not in (None, "all", *known):
         raise UserError(f"unknown corruption {corruption!r}; results have: {', '.join(known)} (or 'all')")
     if corruption == "all":
@@ -295,11 +311,12 @@ def _curve_figure(results, class_name, colors, kind: str) -> go.Figure:
     subtitle = ("AUC (in the legend) = area under the curve: 1.0 is perfect, 0.5 is a coin flip." if roc else
                 "AP (in the legend) = average precision, the area under this curve: 1.0 is perfect.")
     subtitle += " Each class is judged against all the others, pixel by pixel, from the model's probabilities."
+    results = typed(results)
     labels, colors = _named(results, colors)
-    have = [(r, lab) for r, lab in zip(results, labels) if r.get(kind)]
+    have = [(r, lab) for r, lab in zip(results, labels) if getattr(r, kind)]
     if not have:
         return empty(title, "No probability curves stored: re-run `segcompare evaluate` (not with --remap)")
-    classes = list(have[0][0]["classes"])
+    classes = list(have[0][0].classes)
     if class_name is not None and class_name not in classes:
         raise UserError(f"unknown class {class_name!r}; valid: {', '.join(map(str, classes))}")
     fig = go.Figure()
@@ -308,9 +325,9 @@ def _curve_figure(results, class_name, colors, kind: str) -> go.Figure:
                         name="random guess", hoverinfo="skip")
     for r, lab in have:
         if class_name is None:
-            curve = _mean_curve(r[kind], xkey, ykey, score)
+            curve = _mean_curve(getattr(r, kind), xkey, ykey, score)
         else:
-            c = r[kind].get(class_name) or {}
+            c = getattr(r, kind).get(class_name) or {}
             curve = (c[xkey], c[ykey], c[score]) if c.get(xkey) else None
         if curve is None:
             continue
@@ -337,11 +354,11 @@ def pr_figure(results: list[dict], class_name: str | None = None, colors: dict |
 def per_image_figure(results: list[dict], colors: dict | None = None) -> go.Figure:
     """Distribution of per-image mIoU per model (box with every image as a point, name on hover)."""
     title = "How steady is each model from image to image? (mIoU of every test image)"
+    results = typed(results)
     labels, colors = _named(results, colors)
     fig = go.Figure()
     for r, lab in zip(results, labels):
-        per = r.get("per_image") or {}
-        pairs = [(n, _pct(v)) for n, v in zip(per.get("names", []), per.get("miou", [])) if v is not None]
+        pairs = [(n, _pct(v)) for n, v in zip(r.image_names, r.image_miou or []) if v is not None]
         if pairs:
             fig.add_box(y=[v for _, v in pairs], text=[n for n, _ in pairs], name=lab, marker_color=colors[lab],
                         boxpoints="all", jitter=0.4, pointpos=0, boxmean=True, marker=dict(size=4, opacity=0.6),

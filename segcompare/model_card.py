@@ -128,13 +128,13 @@ def confidence_intervals(results: Results | dict | None, n_boot: int = CI_REPLIC
     from .stats import CHUNK, _iou, _nanmean, _percentiles
 
     results = Results.of(results)
-    per_image = results.per_image if results else {}
-    classes = results.classes if results else []
+    if not (results and results.image_confusion):
+        return {}
     try:
-        cms = np.asarray(per_image["confusion"], dtype=np.float64)
-        n, k = len(cms), len(classes)
+        cms = np.asarray(results.image_confusion, dtype=np.float64)
+        n, k = len(cms), len(results.classes)
         cms = cms.reshape(n, k * k)
-    except (KeyError, TypeError, ValueError):
+    except (TypeError, ValueError):  # a ragged or mis-shaped per-image list
         return {}
     if n < 2 or k < 1:
         return {}
@@ -248,10 +248,9 @@ def _summary(config: dict, results: Results | None) -> list[str]:
         split = results.split
         rows += [(f"mIoU ({split})", _with_interval(results.miou, ci.get("miou"))),
                  ("pixel accuracy", _with_interval(results.pixel_accuracy, ci.get("pixel_accuracy")))]
-        latency = results.latency_ms
-        if _number(latency.get("p50")) is not None:
-            rows.append(("latency p50", f"{latency['p50']:.1f} ms on {latency.get('device', '?')} "
-                                        f"(batch {latency.get('batch', 1)})"))
+        if results.latency_p50 is not None:
+            rows.append(("latency p50", f"{results.latency_p50:.1f} ms on {results.latency_ms.get('device', '?')} "
+                                        f"(batch {results.latency_ms.get('batch', 1)})"))
     lines = ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
     if results and ci:
         lines += ["", f"Intervals: 95% percentile bootstrap over the {ci['n_images']} {split} images "

@@ -11,15 +11,17 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
+from .formats.results import Results
+
 SYNTHETIC_WARNING = ("These models were trained on generated (synthetic) pictures, not photographs: "
                      "expect poor answers on real photos.")
 GENERIC_CAUTION = "Pictures unlike the training data (other scenes, cameras or lighting) give worse answers."
 
 
-def task_provenance(sources: Iterable[tuple[dict, dict | None]]) -> dict:
+def task_provenance(sources: Iterable[tuple[dict, Results | None]]) -> dict:
     """The first non-empty `provenance:` among a task's (config, results) pairs ({} when none has one)."""
     for config, results in sources:
-        for found in ((config or {}).get("provenance"), (results or {}).get("provenance")):
+        for found in ((config or {}).get("provenance"), results.provenance if results else None):
             if isinstance(found, dict) and found:
                 return found
     return {}
@@ -34,7 +36,7 @@ def _encoder_words(config: dict) -> str:
     return f"encoder pretrained on {pretrained}" if isinstance(pretrained, str) else ""
 
 
-def about_html(task_name: str, sources: list[tuple[dict, dict | None]], dataset: str | None = None) -> str:
+def about_html(task_name: str, sources: list[tuple[dict, Results | None]], dataset: str | None = None) -> str:
     """One HTML block: training data, size, credit and licence, encoder weights, and the caution."""
     prov = task_provenance(sources)
     esc = lambda v: html.escape(str(v))  # noqa: E731 - checkpoint text is untrusted (issue #17 item 8)

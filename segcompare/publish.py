@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import UserError
-from .formats import CheckpointConfig, History, read_results_file
+from .formats import CheckpointConfig, History, Results
 from .formats.constants import CONFIG_FILE as CONFIG
 from .formats.constants import HISTORY_FILE, RESULTS_FILE, WEIGHTS_FILE
 from .hub import CHECKPOINT_FILES, SPACE_CHECKPOINTS, check_repo_id, endpoint, find_token, hub_errors, offline
@@ -79,13 +79,13 @@ def _present(path: Path) -> bool:
     return os.path.lexists(path)
 
 
-def _sidecars(directory: Path) -> tuple[dict | None, list[dict]]:
+def _sidecars(directory: Path) -> tuple[Results | None, list[dict]]:
     """results.json and history.jsonl for the model card, read by the same readers as everywhere else
     (checked, bounded; a half-written last history line is skipped); links are refused before reading."""
     for name in (RESULTS_FILE, HISTORY_FILE):
         if _present(directory / name):
             _regular(directory / name, directory)
-    results = read_results_file(directory) if (directory / RESULTS_FILE).is_file() else None
+    results = Results.read(directory) if (directory / RESULTS_FILE).is_file() else None
     return results, History.read(directory).rows
 
 

@@ -14,12 +14,10 @@ import math
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from . import stats
 from .errors import UserError
-from .figures import model_labels
-from .formats import rank_key
+from .figures import model_labels, typed
+from .formats import Results, rank_key
 
 CPU = "cpu"
 BOLD = re.compile(r"(?<!\\)\*\*(.+?)(?<!\\)\*\*")
@@ -52,7 +50,7 @@ class Recommendation:
 class _Model:
     label: str  # as written in the Markdown (escaped)
     raw: str  # as on the leaderboard
-    result: dict
+    result: Results
     miou: float | None
     boundary: float | None
     robust: float | None
@@ -61,37 +59,15 @@ class _Model:
 
 # --- reading results ------------------------------------------------------------------------------------
 
-def device_latencies(result: dict) -> dict[str, float]:
-    """Median (p50) latency in ms per device measured: results store {"device", "p50", ...} and may add
-    one {"p50", ...} entry per further device (keyed by the device's name)."""
-    lat = result.get("latency_ms") or {}
-    out = {}
-    if _number(lat.get("p50")) is not None:
-        out[str(lat.get("device") or CPU)] = float(lat["p50"])
-    for dev, entry in lat.items():
-        if isinstance(entry, dict) and _number(entry.get("p50")) is not None:
-            out[str(entry.get("device") or dev)] = float(entry["p50"])
-        elif isinstance(entry, dict):  # a nested {device: {"p50": ...}} mapping ("by_device")
-            out.update({str(d): float(e["p50"]) for d, e in entry.items()
-                        if isinstance(e, dict) and _number(e.get("p50")) is not None})
-    return out
-
-
 def _number(v) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
-def mean_robustness(result: dict) -> float | None:
-    """mIoU averaged over every corruption and severity measured (the leaderboard's "Robust mIoU")."""
-    vals = [v for sev in (result.get("robustness") or {}).values() for v in sev.values() if _number(v) is not None]
-    return float(np.mean(vals)) if vals else None
-
-
-def _models(results: list[dict]) -> list[_Model]:
+def _models(results: list[Results]) -> list[_Model]:
     """Leaderboard order (`formats.rank_key`: best mIoU first, ties faster first)."""
     ranked = sorted(zip(results, model_labels(results)), key=lambda pair: rank_key(pair[0]))
-    return [_Model(_md(lab), lab, {**r, "label": _md(lab)}, _number(r.get("miou")), _number(r.get("boundary_iou")),
-                   mean_robustness(r), device_latencies(r)) for r, lab in ranked]
+    return [_Model(_md(lab), lab, r.labelled(_md(lab)), _number(r.miou), _number(r.boundary_iou), r.mean_robustness,
+                   r.device_latencies()) for r, lab in ranked]
 
 
 def _latency(m: _Model, cpu_only: bool) -> tuple[float, str] | None:
@@ -164,7 +140,7 @@ def _rank(value: float | None, values: list[float | None], higher_better: bool =
 def _compare(pick: _Model, others: list[_Model], n_boot: int, seed: int) -> tuple[list[dict], list[str]]:
     """Paired bootstraps of the pick against each other model; [] and a note when one lacks the per-image
     matrices the test needs."""
-    lacking = [m.label for m in [pick, *others] if not (m.result.get("per_image") or {}).get("confusion")]
+    lacking = [m.label for m in [pick, *others] if not m.result.image_confusion]
     if lacking:
         return [], [f"No test of which differences are real: {', '.join(lacking)} lack per-image results "
                     "(re-run `segcompare evaluate`)."]
@@ -253,7 +229,7 @@ def _alternative(pick: _Model, pool: list[_Model], luck: list[str], cpu_only: bo
             f"be luck) and takes {ms:.0f} ms per image on {_device(dev)} instead of {mine[0]:.0f} ms."]
 
 
-def recommend(results: list[dict], *, max_latency_ms: float | None = None, cpu_only: bool = False,
+def recommend(results: list[Results | dict], *, max_latency_ms: float | None = None, cpu_only: bool = False,
               n_boot: int = 2000, seed: int = 0) -> Recommendation:
     """The model to use under the viewer's constraint (a latency budget in ms, "must run on CPU") and why."""
     if not results:
@@ -262,7 +238,7 @@ def recommend(results: list[dict], *, max_latency_ms: float | None = None, cpu_o
     if max_latency_ms is not None and not (_number(max_latency_ms) is not None and max_latency_ms >= 0):
         raise UserError(f"latency budget {max_latency_ms!r} is not a number of milliseconds >= 0; "
                         "give one, or none for no budget")
-    models = _models(results)
+    models = _models(typed(results))
     constraint = _constraint(max_latency_ms, cpu_only, models)
     raw = {m.label: m.raw for m in models}
     excluded = {m.label: why for m in models if (why := _why_excluded(m, max_latency_ms, cpu_only))}

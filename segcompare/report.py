@@ -33,9 +33,10 @@ from .figures import (
     roc_figure,
     row_normalize,
     training_figure,
+    typed,
 )
 from .formats.history import read_history_file
-from .formats.results import read_results_file
+from .formats.results import Results, rank_key
 from .recommend import recommend, to_html
 from .report_assets import ensure_plotly_js, save_figure, save_text
 from .stats import check_comparable  # one check for tables and the bootstrap (strict when paired)
@@ -54,9 +55,9 @@ COLUMNS = {"Model": None, "mIoU (%)": 1, "Published mIoU (%)": 2, "Pixel acc. (%
 
 # --- reading ----------------------------------------------------------------------------------------------
 
-def load_results(path) -> dict:
-    """Read one results.json and check its format (UserError naming the file on any problem)."""
-    return read_results_file(path)
+def load_results(path) -> Results:
+    """Read one results.json, checked and typed (UserError naming the file on any problem)."""
+    return Results.read(path)
 
 
 def find_results(paths) -> list[Path]:
@@ -91,36 +92,31 @@ def read_history(checkpoint_dir) -> list[dict]:
 
 # --- the table --------------------------------------------------------------------------------------------
 
-def _mean_robustness(r: dict):
-    vals = [v for sev in (r.get("robustness") or {}).values() for v in sev.values() if v is not None]
-    return float(np.mean(vals)) if vals else None
-
-
-def _row(r: dict, label: str) -> dict:
+def _row(r: Results, label: str) -> dict:
     pct = lambda v: None if v is None else 100.0 * v
-    lat = r.get("latency_ms") or {}
-    return {"Model": label, "mIoU (%)": pct(r.get("miou")), "Pixel acc. (%)": pct(r.get("pixel_accuracy")),
-            "Boundary IoU (%)": pct(r.get("boundary_iou")), "Mean acc. (%)": pct(r.get("mean_accuracy")),
-            "Latency p50 (ms)": lat.get("p50"), "Params (M)": None if r.get("params") is None else r["params"] / 1e6,
-            "Size (MB)": r.get("size_mb"), "Robust mIoU (%)": pct(_mean_robustness(r))}
+    return {"Model": label, "mIoU (%)": pct(r.miou), "Pixel acc. (%)": pct(r.pixel_accuracy),
+            "Boundary IoU (%)": pct(r.boundary_iou), "Mean acc. (%)": pct(r.mean_accuracy),
+            "Latency p50 (ms)": r.latency_p50, "Params (M)": None if r.params is None else r.params / 1e6,
+            "Size (MB)": r.size_mb, "Robust mIoU (%)": pct(r.mean_robustness)}
 
 
-def published_column(results: list[dict]) -> list[float]:
+def published_column(results: list[Results]) -> list[float]:
     """The published mIoU (%) of the experiment a run reproduces (`published:` of the config), NaN if none."""
-    return [math.nan if r.get("published_miou") is None else 100.0 * r["published_miou"] for r in results]
+    return [math.nan if r.published_miou is None else 100.0 * r.published_miou for r in results]
 
 
-def leaderboard(results: list[dict]) -> pd.DataFrame:
-    """One row per model, best mIoU first (ties: faster first); the robustness column only when measured."""
-    rows = [_row(r, lab) for r, lab in zip(results, model_labels(results))]
-    df = pd.DataFrame(rows, columns=list(COLUMNS)).astype({c: float for c in COLUMNS if c != "Model"})
-    df["Published mIoU (%)"] = published_column(results)
+def leaderboard(results: list[Results | dict]) -> pd.DataFrame:
+    """One row per model in `formats.rank_key` order (best mIoU first, ties faster first); the published and
+    robustness columns only when some model has them."""
+    results = typed(results)
+    ranked = sorted(zip(results, model_labels(results)), key=lambda pair: rank_key(pair[0]))
+    df = pd.DataFrame([_row(r, lab) for r, lab in ranked], columns=list(COLUMNS))
+    df = df.astype({c: float for c in COLUMNS if c != "Model"})
+    df["Published mIoU (%)"] = published_column([r for r, _ in ranked])
     for optional in ("Published mIoU (%)", "Robust mIoU (%)"):
         if df[optional].isna().all():
             df = df.drop(columns=optional)
-    df = df.sort_values(["mIoU (%)", "Latency p50 (ms)"], ascending=[False, True], na_position="last",
-                        kind="mergesort")
-    return df.round({c: d for c, d in COLUMNS.items() if d is not None and c in df}).reset_index(drop=True)
+    return df.round({c: d for c, d in COLUMNS.items() if d is not None and c in df})
 
 
 def _formatted(df: pd.DataFrame) -> pd.DataFrame:
@@ -150,29 +146,31 @@ def _share(s: float) -> str:
     return f"{100 * s:.0f}%" if s >= 0.095 else f"{100 * s:.1f}%"
 
 
-def top_confusions(result: dict, k: int = 5, min_share: float = 0.01) -> list[str]:
+def top_confusions(result: Results | dict, k: int = 5, min_share: float = 0.01) -> list[str]:
     """The k largest mistakes in words, e.g. "confuses sidewalk with road on 12% of sidewalk pixels"."""
-    share = row_normalize(result["confusion_matrix"])
+    result = Results.of(result)
+    share = row_normalize(result.confusion_matrix)
     np.fill_diagonal(share, np.nan)
-    classes = [str(c) for c in result["classes"]]
+    classes = [str(c) for c in result.classes]
     cells = [(share[i, j], i, j) for i in range(len(classes)) for j in range(len(classes))
              if np.isfinite(share[i, j]) and share[i, j] >= min_share]
     cells.sort(key=lambda c: -c[0])
     return [f"confuses {classes[i]} with {classes[j]} on {_share(s)} of {classes[i]} pixels" for s, i, j in cells[:k]]
 
 
-def verdict_lines(results: list[dict], n_boot: int = 2000, seed: int = 0) -> list[str]:
+def verdict_lines(results: list[Results | dict], n_boot: int = 2000, seed: int = 0) -> list[str]:
     """Every pair of models in one sentence each (paired bootstrap over test images), best model first."""
     from . import stats
 
     if len(results) < 2:
         return []
+    results = typed(results)
     labels = model_labels(results)
-    missing = [lab for r, lab in zip(results, labels) if not (r.get("per_image") or {}).get("confusion")]
+    missing = [lab for r, lab in zip(results, labels) if not r.image_confusion]
     if missing:
         return [f"No significance test: {', '.join(missing)} lack per-image confusion matrices "
                 "(re-run `segcompare evaluate`)."]
-    labelled = [{**r, "label": lab} for r, lab in zip(results, labels)]
+    labelled = [r.labelled(lab) for r, lab in zip(results, labels)]
     out = []
     for cmp in stats.compare_all(labelled, n_boot=n_boot, seed=seed):
         text = cmp["verdict"]
@@ -180,7 +178,7 @@ def verdict_lines(results: list[dict], n_boot: int = 2000, seed: int = 0) -> lis
     return out
 
 
-def headline(results: list[dict], n_boot: int = 2000) -> str:
+def headline(results: list[Results | dict], n_boot: int = 2000) -> str:
     """The verdict's one-line headline ("Use X: the most accurate of ..."), as the app shows it."""
     return recommend(results, n_boot=n_boot).headline
 
@@ -228,14 +226,14 @@ def _figure_html(fig, first: bool) -> str:
                        default_width="100%")
 
 
-def _sources(results: list[dict]) -> str:
+def _sources(results: list[Results]) -> str:
     r = results[0]
-    dates = sorted({str(x.get("created", ""))[:10] for x in results if x.get("created")})
-    devices = sorted({(x.get("latency_ms") or {}).get("device") for x in results} - {None})
-    sizes = sorted({"×".join(map(str, x["input_size"])) for x in results if x.get("input_size")})
-    parts = [f"Data: <code>{html.escape(str(r.get('dataset')))}</code>, split <b>{html.escape(str(r.get('split')))}</b>"
-             f", {r.get('num_images', '?')} images, {len(r['classes'])} classes "
-             f"({html.escape(', '.join(map(str, r['classes'])))})."]
+    dates = sorted({x.created[:10] for x in results if x.created})
+    devices = sorted({x.latency_device for x in results} - {None})
+    sizes = sorted({"×".join(map(str, x.input_size)) for x in results if x.input_size})
+    parts = [f"Data: <code>{html.escape(str(r.dataset))}</code>, split <b>{html.escape(str(r.split))}</b>"
+             f", {'?' if r.num_images is None else r.num_images} images, {len(r.classes)} classes "
+             f"({html.escape(', '.join(map(str, r.classes)))})."]
     if sizes:
         parts.append(f"Image size: {', '.join(sizes)}.")
     if devices:
@@ -254,8 +252,8 @@ def _page(results, df, verdicts, figures: list[tuple[str, str, str]], confusions
     gloss = "".join(f"<dt>{esc(t)}</dt><dd>{esc(d)}</dd>" for t, d in GLOSSARY)
     table = _formatted(df).to_html(index=False, classes="lb", border=0, escape=True)
     front = pareto_front(results)
-    parts = [f"<h1>Segmentation model comparison</h1><p class='muted'>{esc(str(r0.get('dataset')))} · "
-             f"{esc(str(r0.get('split')))} split · {len(results)} models</p>",
+    parts = [f"<h1>Segmentation model comparison</h1><p class='muted'>{esc(str(r0.dataset))} · "
+             f"{esc(str(r0.split))} split · {len(results)} models</p>",
              f"<div class='headline'>{to_html(recommend(results, n_boot=n_boot).markdown)}</div>"]
     if front:
         parts.append(f"<p>Best trade-offs between accuracy and speed: {esc(', '.join(front))}.</p>")
@@ -275,7 +273,7 @@ def _page(results, df, verdicts, figures: list[tuple[str, str, str]], confusions
     parts.append(f"<h2>Data</h2><p class='muted'>{_sources(results)}</p>")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>segcompare report — {esc(str(r0.get('dataset')))}</title><style>{CSS}</style></head>"
+            f"<title>segcompare report — {esc(str(r0.dataset))}</title><style>{CSS}</style></head>"
             f"<body>{''.join(parts)}</body></html>")
 
 
@@ -284,11 +282,9 @@ def _slug(label: str) -> str:
     return re.sub(r"[^a-z0-9+]+", "_", label.lower()).replace("+", "plus").strip("_")
 
 
-def _by_rank(results: list[dict], paths: list[Path]) -> tuple[list[dict], list[Path]]:
-    """Results and their files in leaderboard order (best mIoU first, then faster), for every figure."""
-    key = lambda i: (-(results[i].get("miou") if results[i].get("miou") is not None else -1.0),
-                     (results[i].get("latency_ms") or {}).get("p50") or math.inf)
-    order = sorted(range(len(results)), key=key)
+def _by_rank(results: list[Results], paths: list[Path]) -> tuple[list[Results], list[Path]]:
+    """Results and their files in leaderboard order (`formats.rank_key`), for every figure."""
+    order = sorted(range(len(results)), key=lambda i: rank_key(results[i]))
     return [results[i] for i in order], [paths[i] for i in order]
 
 
@@ -300,19 +296,19 @@ def _figures(results, labels, histories) -> list[tuple[str, str, object, str]]:
             ("per_class_iou", "Per-class IoU", per_class_iou_figure(results, colors=colors), ""),
             ("per_image", "Image by image", per_image_figure(results, colors=colors),
              "Every dot is one test image; hover to see its name. The box holds the middle half of the images.")]
-    if any(r.get("robustness") for r in results):
+    if any(r.robustness for r in results):
         figs.append(("robustness", "Robustness to bad images", robustness_figure(results, colors=colors), ""))
         figs.append(("robustness_all", "Robustness, corruption by corruption",
                      robustness_figure(results, "all", colors=colors), ""))
-    if any(r.get("roc") for r in results):
+    if any(r.roc for r in results):
         figs.append(("roc", "ROC curves", roc_figure(results, colors=colors),
                      "Averaged over classes; each class is treated as 'this class vs everything else'."))
         figs.append(("pr", "Precision and recall", pr_figure(results, colors=colors), ""))
     if histories:
         figs.append(("training", "Training curves", training_figure(histories, colors=colors), ""))
-    models = [r.get("model") for r in results]
+    models = [r.model for r in results]
     for r, lab in zip(results, labels):
-        stem = _slug(str(r.get("model")) if models.count(r.get("model")) == 1 else lab)
+        stem = _slug(r.model if models.count(r.model) == 1 else lab)
         figs.append((f"confusion_{stem}", f"Mistakes of {lab}", confusion_figure(r),
                      "Each row shows where the pixels of one true class ended up; the diagonal is correct."))
     return figs

@@ -11,13 +11,13 @@ from .formats.results import FORMAT, REQUIRED, Results, best_first, check_result
 __all__ = ["FORMAT", "REQUIRED", "Results", "best_first", "check_results", "rank_key", "unique_labels"]
 
 
-def unique_labels(labels: list[str], results: list[dict]) -> list[str]:
-    """`labels` (one per result) made distinct: a repeated label gets its checkpoint folder's name, and
-    labels still equal after that (same folder name) are numbered."""
+def unique_labels(labels: list[str], checkpoints: list[str | None]) -> list[str]:
+    """`labels` (one per result, each from the checkpoint at `checkpoints`) made distinct: a repeated label
+    gets its checkpoint folder's name, and labels still equal after that (same folder name) are numbered."""
     out = []
-    for r, lab in zip(results, labels):
+    for checkpoint, lab in zip(checkpoints, labels):
         if labels.count(lab) > 1:
-            tail = str(r.get("checkpoint") or "").rstrip("/").rsplit("/", 1)[-1]
+            tail = str(checkpoint or "").rstrip("/").rsplit("/", 1)[-1]
             lab = f"{lab} [{tail}]" if tail else lab
         out.append(lab)
     seen: dict[str, int] = {}

@@ -55,8 +55,8 @@ def recommendation(task: Task, max_latency_ms, cpu_only) -> str:
 
 def latency_range(task: Task) -> float:
     """The slowest p50 latency (ms) measured on any device, the latency slider's top ("no limit"); read as
-    the recommendation reads latencies (`recommend.device_latencies`), so the top never cuts a model."""
-    values = [v for r in task.results for v in recommend.device_latencies(r).values()]
+    the recommendation reads latencies (`Results.device_latencies`), so the top never cuts a model."""
+    values = [v for r in task.results for v in r.device_latencies().values()]
     return float(math.ceil(max(values))) if values else 1000.0
 
 
@@ -67,7 +67,7 @@ def models_text(task: Task) -> str:
 
 def per_class_table(task: Task) -> pd.DataFrame:
     """Per-class IoU (%) as a table: one row per class, one column per model (leaderboard order)."""
-    cols = {m.label: [None if v is None else round(100 * v, 1) for v in (m.results or {}).get("per_class_iou") or []]
+    cols = {m.label: [None if v is None else round(100 * v, 1) for v in m.results.per_class_iou or []]
             for m in task.models if m.results}
     df = pd.DataFrame({"Class": [viz.readable(c) for c in task.classes]})
     for label, values in cols.items():
@@ -104,7 +104,7 @@ def confusion_table(task: Task, label: str) -> pd.DataFrame:
     m = task.model(label)
     if not m.results:
         return pd.DataFrame({"True class": [viz.readable(c) for c in task.classes]})
-    share = report.row_normalize(m.results["confusion_matrix"]) * 100
+    share = report.row_normalize(m.results.confusion_matrix) * 100
     names = [viz.readable(c) for c in task.classes]
     df = pd.DataFrame(np.round(share, 1), columns=names)
     df.insert(0, "True class", names)
@@ -146,7 +146,7 @@ def confusion(task: Task, label: str | None) -> tuple:
 
 
 def corruptions(task: Task) -> list[str]:
-    return sorted({c for r in task.results for c in (r.get("robustness") or {})})
+    return sorted({c for r in task.results for c in r.robustness})
 
 
 def curves(task: Task, class_name: str | None) -> tuple:

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from .errors import UserError
-from .results import FORMAT, best_first, unique_labels
+from .results import Results, best_first, unique_labels
 
 CHUNK = 256  # replicates per matrix product: bounds memory for large test sets
 # Below this many test images a bootstrap interval is itself unreliable (few distinct resamples, percentile
@@ -22,21 +22,16 @@ CHUNK = 256  # replicates per matrix product: bounds memory for large test sets
 MIN_IMAGES = 30
 
 
-def _label(res: dict) -> str:
-    return str(res.get("label") or res.get("model") or "?")
+def _where(res: Results) -> str:
+    return f"{res.name} ({res.checkpoint or res.dataset})"
 
 
-def _where(res: dict) -> str:
-    return f"{_label(res)} ({res.get('checkpoint') or res.get('dataset')})"
-
-
-def check_comparable(results: list[dict], paired: bool = False) -> None:
+def check_comparable(results: list[Results | dict], paired: bool = False) -> None:
     """Refuse results that cannot share one table: another format, dataset, split, class list, scoring
     (native vs remapped labels) or set of test images. `paired` (the bootstrap, which matches images one to
-    one) is stricter: both must list the same distinct images and store their per-image matrices."""
-    for res in results:
-        if res.get("format") != FORMAT:
-            raise UserError(f"unknown results format {res.get('format')!r} for {_where(res)}; expected {FORMAT}")
+    one) is stricter: both must list the same distinct images and store their per-image matrices. Dicts are
+    checked and typed first (an unknown format is refused by name)."""
+    results = [Results.of(r) for r in results]
     first = results[0] if results else None
     for i, other in enumerate(results[1:], 1):
         problem = _difference(first, other, paired)
@@ -46,20 +41,20 @@ def check_comparable(results: list[dict], paired: bool = False) -> None:
             raise UserError(f"cannot compare {a} and {b}{'' if paired else ' in one table'}: {problem}")
     if paired:
         for res in results:
-            if not (res.get("per_image") or {}).get("confusion"):
+            if not res.image_confusion:
                 raise UserError(f"{_where(res)} has no per-image confusion matrices; re-run `segcompare evaluate`")
 
 
-def _difference(a: dict, b: dict, paired: bool) -> str | None:
+def _difference(a: Results, b: Results, paired: bool) -> str | None:
     """Why two results cannot be ranked together, or None."""
     for key, what in (("dataset", "datasets"), ("split", "splits"), ("classes", "class lists")):
-        if a.get(key) != b.get(key):
-            return f"different {what} ({a.get(key)!r} vs {b.get(key)!r}); evaluate both on the same data"
+        if getattr(a, key) != getattr(b, key):
+            return f"different {what} ({getattr(a, key)!r} vs {getattr(b, key)!r}); evaluate both on the same data"
     sa, sb = (scored_on(r) for r in (a, b))
     if sa != sb:
         return (f"scored on {sa} vs {sb}, so other pixels count (a remap has no void class); evaluate both "
                 "natively or remap both")
-    na, nb = (list((r.get("per_image") or {}).get("names") or []) for r in (a, b))
+    na, nb = a.image_names, b.image_names
     repeated = paired and len(set(na)) != len(na)  # the bootstrap pairs images by name: names must be unique
     if repeated or ((paired or (na and nb)) and sorted(na) != sorted(nb)):
         only = sorted(set(na) ^ set(nb))
@@ -68,25 +63,25 @@ def _difference(a: dict, b: dict, paired: bool) -> str | None:
     return None
 
 
-def _names(results: list[dict], paired: bool) -> list[str]:
+def _names(results: list[Results], paired: bool) -> list[str]:
     """Labels for a refusal: the bootstrap's own labels, or the leaderboard's display names."""
     if paired:
-        return [_label(r) for r in results]
+        return [r.name for r in results]
     from .figures import model_labels  # display names (only on this error path: figures imports plotly)
 
     return model_labels(results)
 
 
-def scored_on(result: dict) -> str:
+def scored_on(result: Results) -> str:
     """What a result's pixels were scored against: its own dataset, or the one it was remapped from."""
-    source = result.get("remapped_from")
-    return f"remapped from {source.get('dataset')}" if isinstance(source, dict) else "native labels"
+    remapped = isinstance(result.remapped_from, dict)
+    return f"remapped from {result.remapped_source}" if remapped else "native labels"
 
 
-def _stack(res: dict, order: list[str]) -> np.ndarray:
+def _stack(res: Results, order: list[str]) -> np.ndarray:
     """Per-image matrices [N, K*K] in the image order `order`."""
-    pos = {n: i for i, n in enumerate(res["per_image"]["names"])}
-    cms = np.asarray(res["per_image"]["confusion"], dtype=np.float64)
+    pos = {n: i for i, n in enumerate(res.image_names)}
+    cms = np.asarray(res.image_confusion, dtype=np.float64)
     return cms[[pos[n] for n in order]].reshape(len(order), -1)
 
 
@@ -105,11 +100,11 @@ def _nanmean(x: np.ndarray, axis=-1) -> np.ndarray:
         return np.nanmean(x, axis=axis)
 
 
-def _image_miou(res: dict, order: list[str]) -> np.ndarray:
-    pos = {n: i for i, n in enumerate(res["per_image"]["names"])}
-    vals = res["per_image"].get("miou")
+def _image_miou(res: Results, order: list[str]) -> np.ndarray:
+    pos = {n: i for i, n in enumerate(res.image_names)}
+    vals = res.image_miou
     if vals is None:
-        return _nanmean(_iou(_stack(res, order), len(res["classes"])))
+        return _nanmean(_iou(_stack(res, order), len(res.classes)))
     return np.array([np.nan if vals[pos[n]] is None else vals[pos[n]] for n in order], dtype=np.float64)
 
 
@@ -127,11 +122,12 @@ def _none(x):
     return [None if not np.isfinite(v) else float(v) for v in x]
 
 
-def paired_bootstrap(res_a: dict, res_b: dict, n_boot: int = 2000, seed: int = 0) -> dict:
+def paired_bootstrap(res_a: Results | dict, res_b: Results | dict, n_boot: int = 2000, seed: int = 0) -> dict:
     """mIoU difference A - B with a 95% percentile interval, per-class differences, image win rate."""
+    res_a, res_b = Results.of(res_a), Results.of(res_b)
     check_comparable([res_a, res_b], paired=True)
-    order = list(res_a["per_image"]["names"])
-    k = len(res_a["classes"])
+    order = res_a.image_names
+    k = len(res_a.classes)
     ca, cb = _stack(res_a, order), _stack(res_b, order)
     n = len(order)
     rng = np.random.default_rng(seed)
@@ -153,9 +149,9 @@ def paired_bootstrap(res_a: dict, res_b: dict, n_boot: int = 2000, seed: int = 0
     both = np.isfinite(ma) & np.isfinite(mb)
     win = float((ma[both] > mb[both]).mean()) if both.any() else None
     loss = float((ma[both] < mb[both]).mean()) if both.any() else None
-    out = {"a": _label(res_a), "b": _label(res_b), "diff": diff, "ci_low": float(lo), "ci_high": float(hi),
+    out = {"a": res_a.name, "b": res_b.name, "diff": diff, "ci_low": float(lo), "ci_high": float(hi),
            "win_rate": win, "loss_rate": loss, "significant": bool(lo > 0 or hi < 0),
-           "n_images": n, "n_boot": n_boot, "seed": seed, "classes": list(res_a["classes"]),
+           "n_images": n, "n_boot": n_boot, "seed": seed, "classes": list(res_a.classes),
            "per_class_diff": _none(iou_a - iou_b), "per_class_ci_low": _none(clo),
            "per_class_ci_high": _none(chi)}
     out["verdict"] = verdict(out["a"], out["b"], diff, out["ci_low"], out["ci_high"], win, loss, n_images=n)
@@ -189,15 +185,15 @@ def _verdict(a, b, diff, ci_low, ci_high, win_rate, loss_rate) -> str:
     return text
 
 
-def _unique_labels(results: list[dict]) -> list[dict]:
+def _unique_labels(results: list[Results]) -> list[Results]:
     """Give two results of the same model name distinct labels (the checkpoint folder's name)."""
-    labels = unique_labels([_label(r) for r in results], results)
-    return [r if lab == _label(r) else {**r, "label": lab} for r, lab in zip(results, labels)]
+    labels = unique_labels([r.name for r in results], [r.checkpoint for r in results])
+    return [r if lab == r.name else r.labelled(lab) for r, lab in zip(results, labels)]
 
 
-def compare_all(results: list[dict], n_boot: int = 2000, seed: int = 0) -> list[dict]:
+def compare_all(results: list[Results | dict], n_boot: int = 2000, seed: int = 0) -> list[dict]:
     """Every pair, each oriented best-first (A = higher mIoU); the best model's comparisons come first."""
-    results = _unique_labels(list(results))
+    results = _unique_labels([Results.of(r) for r in results])
     check_comparable(results, paired=True)
     ranked = best_first(results)
     return [paired_bootstrap(ranked[i], ranked[j], n_boot=n_boot, seed=seed)

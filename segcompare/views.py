@@ -148,7 +148,7 @@ def score_table(c: Comparison) -> pd.DataFrame:
     for m in c.task.models:
         p = c.preds[m.key]
         miou = c.image_mious[m.key]
-        test = (m.results or {}).get("miou")
+        test = m.results.miou if m.results else None
         rows.append({"Model": m.label, "Inference (ms)": round(p.ms, 1),
                      "Image mIoU (%)": None if miou is None else round(100 * miou, 1),
                      "Test mIoU (%)": None if not isinstance(test, (int, float)) else round(100 * test, 1)})

@@ -99,9 +99,54 @@ def test_history_write_then_read(tmp_path):
     assert History.read(tmp_path).rows == rows
 
 
+def _scored(model: str, miou: float | None, p50: float | None = None) -> Results:
+    res = Results.from_dict(make_results(model, [[[5, 1, 0], [0, 4, 1], [0, 0, 3]]], CLASSES))
+    res.miou, res.latency_ms = miou, {} if p50 is None else {"device": "cpu", "p50": p50}
+    return res
+
+
 def test_best_first_orders_by_miou_then_latency():
-    fast = {"model": "fast", "miou": 0.5, "latency_ms": {"p50": 10.0}}
-    slow = {"model": "slow", "miou": 0.5, "latency_ms": {"p50": 20.0}}
-    best = {"model": "best", "miou": 0.7}
-    unscored = {"model": "none", "miou": None}
-    assert [r["model"] for r in best_first([unscored, slow, fast, best])] == ["best", "fast", "slow", "none"]
+    fast, slow, best = _scored("fast", 0.5, 10.0), _scored("slow", 0.5, 20.0), _scored("best", 0.7)
+    unscored = _scored("none", None)
+    assert [r.model for r in best_first([unscored, slow, fast, best])] == ["best", "fast", "slow", "none"]
+    assert [r.model for r in best_first([slow, fast])] == ["fast", "slow"]  # whatever order they came in
+
+
+@pytest.mark.parametrize("latency, p50, devices", [
+    ({"device": "cuda", "p50": 3}, 3, {"cuda": 3.0}),
+    ({"p50": 12.5}, 12.5, {"cpu": 12.5}),  # no device named: the CPU
+    ({"device": "cpu", "p50": None}, None, {}),
+    ({"device": "cpu", "p50": "fast"}, None, {}),  # not a number: not a latency
+])
+def test_results_latency_accessors(latency, p50, devices):
+    res = Results.from_dict(make_results("unet", [[[5, 1, 0], [0, 4, 1], [0, 0, 3]]], CLASSES, latency_ms=latency))
+    assert res.latency_p50 == p50 and res.device_latencies() == devices
+
+
+@pytest.mark.parametrize("robustness, mean", [
+    ({"noise": {"1": 0.5, "2": 0.25}, "blur": {"1": 0.75, "2": None}}, 0.5),
+    ({}, None),
+])
+def test_results_mean_robustness_skips_unmeasured(robustness, mean):
+    res = Results.from_dict(make_results("unet", [[[5, 1, 0], [0, 4, 1], [0, 0, 3]]], CLASSES,
+                                         robustness=robustness))
+    assert res.mean_robustness == mean
+
+
+def test_results_labelled_is_a_copy():
+    res = Results.from_dict(make_results("unet", [[[5, 1, 0], [0, 4, 1], [0, 0, 3]]], CLASSES))
+    other = res.labelled("UNet [a]")
+    assert (other.name, res.name, res.label) == ("UNet [a]", "unet", None)
+
+
+@pytest.mark.parametrize("kind, change, match", [
+    (CheckpointConfig, {"num_classes": 0}, "num_classes"),
+    (Results, {"input_size": [0, 256]}, "input_size must be a list of positive pixel counts"),
+    (Results, {"published_miou": "best"}, "published_miou must be a finite number"),
+])
+def test_typed_from_dict_runs_the_formats_one_check(kind, change, match):
+    good = ({"format": "segcompare/1", "name": "fcn_resnet18", "num_classes": 3, "classes": CLASSES}
+            if kind is CheckpointConfig else make_results("unet", [[[5, 1, 0], [0, 4, 1], [0, 0, 3]]], CLASSES))
+    assert isinstance(kind.from_dict(good), kind)
+    with pytest.raises(FormatError, match=match):
+        kind.from_dict({**good, **change})

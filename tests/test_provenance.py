@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import fake_results
 import pytest
 
+from segcompare.formats import Results
 from segcompare.provenance import GENERIC_CAUTION, SYNTHETIC_WARNING, about_html, task_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +26,8 @@ def test_names_data_size_credit_licence_encoder_and_caution():
 
 
 def test_results_provenance_is_used_when_the_config_has_none():
-    assert task_provenance([({}, None), ({}, {"provenance": PROV})]) == PROV
+    results = Results.from_dict(fake_results.results("unet_resnet18", [[[3, 1], [0, 2]]], provenance=PROV))
+    assert task_provenance([({}, None), ({}, results)]) == PROV
     assert task_provenance([({}, None)]) == {}
 
 
@@ -50,7 +53,7 @@ def test_checkpoint_text_is_escaped_and_only_web_links_are_linked():
 
 @pytest.mark.parametrize("task", ["pets", "streets"])
 def test_the_shipped_tasks_say_where_their_photos_come_from(task):
-    sources = [(json.loads((d / "config.json").read_text()), json.loads((d / "results.json").read_text()))
+    sources = [(json.loads((d / "config.json").read_text()), Results.read(d))
                for d in sorted((ROOT / "checkpoints" / task).iterdir())]
     text = about_html(task, sources)
     assert "real" in text and "photos" in text and "licence" in text and "ImageNet" in text

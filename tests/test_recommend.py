@@ -9,7 +9,8 @@ import pytest
 
 from segcompare import report
 from segcompare.errors import UserError
-from segcompare.recommend import device_latencies, recommend, to_html
+from segcompare.formats import Results
+from segcompare.recommend import recommend, to_html
 
 N = 40  # test images: above stats.MIN_IMAGES, so no small-sample caution unless a test asks for one
 PETS = Path(__file__).resolve().parent.parent / "checkpoints" / "pets"
@@ -60,7 +61,7 @@ def test_latency_budget_changes_the_pick_and_names_who_is_out(three, kwargs, pic
 def test_cpu_only_uses_the_cpu_latency_and_rules_out_gpu_only_models():
     gpu_only = model("unet_resnet18", 0.95, 2, latency={"device": "cuda", "p50": 5.0})
     both = model("fcn_resnet18", 0.75, 1, latency={"device": "cuda", "p50": 4.0, "cpu": {"p50": 60.0}})
-    assert device_latencies(both) == {"cuda": 4.0, "cpu": 60.0}
+    assert Results.from_dict(both).device_latencies() == {"cuda": 4.0, "cpu": 60.0}
     results = [gpu_only, both]
     rec = recommend(results, max_latency_ms=10, n_boot=200)
     assert rec.model == "UNet (ResNet-18)" and rec.constraint == "run within 10 ms per image on CUDA"
@@ -129,7 +130,7 @@ def test_report_headline_is_the_recommendation(three):
 
 def test_committed_pets_results_name_the_best_model():
     results = [report.load_results(p) for p in report.find_results([PETS])]
-    best = max(zip(results, report.model_labels(results)), key=lambda x: x[0]["miou"])[1]
+    best = max(zip(results, report.model_labels(results)), key=lambda x: x[0].miou)[1]
     rec = recommend(results, n_boot=300)
     assert rec.model == best and rec.markdown.startswith(f"**Use {best}:")
 
@@ -143,7 +144,7 @@ def test_committed_pets_results_name_the_best_model():
     (None, {}),
 ])
 def test_device_latencies(latency, expected):
-    assert device_latencies({"latency_ms": latency}) == expected
+    assert Results.from_dict(model("fcn_resnet18", 0.75, 1, latency=latency, n=3)).device_latencies() == expected
 
 
 def test_the_order_of_the_results_does_not_change_the_verdict(three):

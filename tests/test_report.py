@@ -14,6 +14,7 @@ from segcompare import report
 from segcompare.cli import main
 from segcompare.errors import UserError
 from segcompare.evaluation import FORMAT, metric_fields
+from segcompare.formats import best_first
 from segcompare.recommend import recommend, to_html
 
 CLASSES = ["road", "sidewalk", "car"]
@@ -156,6 +157,21 @@ def test_leaderboard_order_and_values():
     md = report.leaderboard_markdown(df)
     assert md.splitlines()[0].startswith("| Model | mIoU (%) |")
     assert "| UNet (ResNet-18) |" in md and "| – |" in md and len(md.splitlines()) == 5
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2, 3), (3, 2, 1, 0), (2, 0, 3, 1)])
+def test_leaderboard_order_is_formats_rank_key(order):
+    """One ordering rule: the table lists models as `best_first` does (ties on mIoU: faster first)."""
+    same = make_results("unet_resnet18", 0.75, 3)
+    pool = [make_results("fcn_resnet18", 0.6, 1, latency=20.0), {**same, "latency_ms": {"device": "cpu", "p50": 9.0}},
+            {**same, "model": "pspnet_resnet18", "checkpoint": "runs/psp", "latency_ms": {"device": "cpu", "p50": 3.0}},
+            make_results("segformer_b0", 0.9, 2, miou=None)]
+    results = [pool[i] for i in order]
+    typed = figs.typed(results)
+    expected = [report.display_name(r) for r in best_first(typed)]
+    assert list(report.leaderboard(results)["Model"]) == expected
+    assert expected[:2] == ["PSPNet (ResNet-18)", "UNet (ResNet-18)"] and expected[-1] == "SegFormer-B0"
+    assert report.leaderboard(typed).equals(report.leaderboard(results))  # a dict is typed on the way in
 
 
 def test_leaderboard_robustness_column_is_mean_over_corruptions():

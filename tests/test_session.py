@@ -31,7 +31,7 @@ def sample(project, task="pets", name="cat_001"):
 
 def test_models_come_in_leaderboard_order(service):
     for task in service.catalog.tasks:
-        mious = [m.results["miou"] for m in task.models]
+        mious = [m.results.miou for m in task.models]
         assert mious == sorted(mious, reverse=True)
 
 
@@ -140,7 +140,7 @@ def test_per_class_table_and_confusion_cell(service):
     task = service.catalog.task("pets")
     df = results_views.per_class_table(task)
     assert list(df["Class"]) == ["Background", "Pet", "Boundary"]
-    assert df[task.models[0].label].tolist() == [round(100 * v, 1) for v in task.models[0].results["per_class_iou"]]
+    assert df[task.models[0].label].tolist() == [round(100 * v, 1) for v in task.models[0].results.per_class_iou]
     cm = results_views.confusion_table(task, task.models[0].label)
     assert np.allclose(cm.drop(columns="True class").sum(1), 100, atol=0.5)
     items, text = results_views.cell_images(task, task.models[0].label, 1, 0)

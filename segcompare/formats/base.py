@@ -123,6 +123,12 @@ class TypedFile:
 
     FORMAT: ClassVar[str]
     KEEP: ClassVar[tuple[str, ...]] = ()  # fields written even when empty (a format's required keys)
+    CHECK: ClassVar  # the format's check: (data, source) -> the same dict, or a FormatError naming the field
+
+    @classmethod
+    def from_dict(cls, data, source: str | None = None):
+        """A dict checked by the format's one check, then typed."""
+        return cls.from_checked(cls.CHECK(data, source) if source else cls.CHECK(data))
 
     @classmethod
     def from_checked(cls, data: dict):

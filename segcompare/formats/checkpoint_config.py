@@ -23,7 +23,7 @@ MAX_CLASS_NAME = 200
 MAX_CONFIG_BYTES = 2 * 1024 * 1024  # a config with 65 536 class names and colours fits easily
 
 
-def check_checkpoint_config(config, source: str) -> dict:
+def check_checkpoint_config(config, source: str = "config") -> dict:
     """`config` if it is a well-formed segcompare checkpoint config, else a one-line FormatError."""
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         found = config.get("format") if isinstance(config, dict) else type(config).__name__
@@ -89,6 +89,7 @@ class CheckpointConfig(TypedFile):
     """A checked config.json: what builds the network (name, num_classes) and what reads its output."""
 
     FORMAT: ClassVar[str] = FORMAT
+    CHECK: ClassVar = staticmethod(check_checkpoint_config)
 
     name: str
     num_classes: int
@@ -105,10 +106,6 @@ class CheckpointConfig(TypedFile):
     provenance: dict | None = None
     extra: dict = field(default_factory=dict)  # dtype, created, ...: kept as written
     written: tuple = field(default=(), repr=False, compare=False)  # keys the file had (null ones stay null)
-
-    @classmethod
-    def from_dict(cls, data, source: str = "config") -> CheckpointConfig:
-        return cls.from_checked(check_checkpoint_config(data, source))
 
     @classmethod
     def read(cls, directory) -> CheckpointConfig:
