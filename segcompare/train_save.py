@@ -1,11 +1,12 @@
 """What a training run writes into `--out`: train_config.json, history.jsonl, the best checkpoint, `last/`.
 
 Only the main process calls these. Every file goes through its typed format (`segcompare.formats`), which
-writes it atomically and turns a failed write into one line naming the file (disk full, read-only folder).
+checks it and writes it atomically; a failed write is one line naming the file (disk full, read-only folder).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from .checkpoint import save_checkpoint
@@ -15,19 +16,24 @@ from .train_setup import Run
 from .train_state import Progress, write_last
 
 
+@contextmanager
+def writing(what: str):
+    """An OSError while writing `what` becomes one line (the formats raise it bare: they don't know the run)."""
+    try:
+        yield
+    except OSError as e:
+        raise UserError(f"cannot write {what}: {e.strerror or e} (disk full or read-only?)") from None
+
+
 def save_train_config(run: Run) -> None:
     """`train_config.json`: the resolved options, `size` the size trained at (what `--resume` reads back)."""
-    try:
+    with writing(f"to --out {run.out}"):
         write_train_config(run.out, {**run.cfg.to_dict(), "size": list(run.size)})
-    except OSError as e:
-        raise UserError(f"cannot write to --out {run.out}: {e.strerror or e} (disk full or read-only?)") from None
 
 
 def save_history(out: Path, history: list[dict]) -> None:
-    try:
+    with writing(str(out / HISTORY_FILE)):
         History(history).write(out)
-    except OSError as e:
-        raise UserError(f"cannot write {out / HISTORY_FILE}: {e.strerror or e} (disk full?)") from None
 
 
 def checkpoint_meta(run: Run, summary: dict | None = None) -> dict:
@@ -66,7 +72,5 @@ def update_summary(out: Path, summary: dict) -> None:
         return
     config = CheckpointConfig.read(out)
     config.train = {**(config.train or {}), "summary": summary}
-    try:
+    with writing(str(out / CONFIG_FILE)):
         config.write(out)
-    except OSError as e:
-        raise UserError(f"cannot update {out / CONFIG_FILE}: {e.strerror or e}") from None
