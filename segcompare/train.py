@@ -25,9 +25,10 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
+from .formats import EpochRecord
 from .train_config import TrainConfig, resolve_config
 from .train_epoch import Diverged, train_epoch, validate
-from .train_save import save_best, save_last, summarize, update_summary, write_history, write_train_config
+from .train_save import save_best, save_history, save_last, save_train_config, summarize, update_summary
 from .train_setup import Run, build_run, make_accelerator, prepare_out
 from .train_state import Progress, check_resume, find_last, read_last, set_rng_state, train_lock
 
@@ -80,7 +81,7 @@ def _fit(cfg: TrainConfig, acc, out: Path, last: Path | None) -> Path:
     if saved_rng is not None:
         set_rng_state(saved_rng, state["rng"])
     if run.main:
-        write_train_config(run)
+        save_train_config(run)
         print(_start_line(run), file=sys.stderr)
     if cfg.log:
         acc.init_trackers(Path(out).name or "segcompare", config=_flat(cfg.to_dict()))
@@ -115,19 +116,19 @@ def _loop(run: Run, progress: Progress) -> None:
             break
         start = time.perf_counter()
         tr = train_epoch(run, epoch, progress.step)
-        row = {"epoch": epoch + 1, "train_loss": tr["train_loss"], "val_loss": None, "val_miou": None,
-               "lr": run.opt.param_groups[0]["lr"], "seconds": 0.0, "train_seconds": round(tr["seconds"], 3),
-               "train_cpu_seconds": round(tr["cpu_seconds"], 3),  # this process's CPU time: robust to load
-               "images": tr["images"], "step": tr["step"]}
+        rec = EpochRecord(epoch=epoch + 1, train_loss=tr["train_loss"], val_loss=None, val_miou=None,
+                          lr=run.opt.param_groups[0]["lr"], seconds=0.0, train_seconds=round(tr["seconds"], 3),
+                          train_cpu_seconds=round(tr["cpu_seconds"], 3), images=tr["images"], step=tr["step"])
         final = epoch + 1 == run.epochs or (max_steps is not None and tr["step"] >= max_steps)
         improved = False
         if run.val_loader is not None and ((epoch + 1) % cfg.val_every == 0 or final):
             val = validate(run)
-            row["val_loss"], row["val_miou"] = val["val_loss"], val["val_miou"]
+            rec.val_loss, rec.val_miou = val["val_loss"], val["val_miou"]
             improved = _score(progress, val["val_miou"], epoch)
         elif run.val_loader is None:
             progress.best_epoch = epoch + 1
-        row["seconds"] = round(time.perf_counter() - start, 3)
+        rec.seconds = round(time.perf_counter() - start, 3)
+        row = rec.to_dict()
         progress.history.append(row)
         progress.epoch, progress.step = epoch + 1, tr["step"]
         progress.scheduler, progress.config = run.sched.state_dict(), cfg.to_dict()
@@ -136,7 +137,7 @@ def _loop(run: Run, progress: Progress) -> None:
         if run.main:
             if improved:
                 save_best(run, summarize(progress))
-            write_history(run.out, progress.history)
+            save_history(run.out, progress.history)
             save_last(run, progress)
             print(_epoch_line(row, progress, run.epochs), file=sys.stderr)
         if cfg.log:

@@ -1,34 +1,39 @@
 """What a training run writes into `--out`: train_config.json, history.jsonl, the best checkpoint, `last/`.
 
-Only the main process calls these. Every file is written atomically (`segcompare.files`) and a failed write
-is one line naming the file (disk full, read-only folder).
+Only the main process calls these. Every file goes through its typed format (`segcompare.formats`), which
+checks it and writes it atomically; a failed write is one line naming the file (disk full, read-only folder).
 """
 
 from __future__ import annotations
 
-import json
+from contextlib import contextmanager
 from pathlib import Path
 
-from .checkpoint import read_config, save_checkpoint
+from .checkpoint import save_checkpoint
 from .errors import UserError
-from .files import atomic_write_bytes, atomic_write_json
+from .formats import CONFIG_FILE, HISTORY_FILE, CheckpointConfig, History, write_train_config
 from .train_setup import Run
 from .train_state import Progress, write_last
 
 
-def write_train_config(run: Run) -> None:
+@contextmanager
+def writing(what: str):
+    """An OSError while writing `what` becomes one line (the formats raise it bare: they don't know the run)."""
     try:
-        atomic_write_json(run.out / "train_config.json", {**run.cfg.to_dict(), "size": list(run.size)})
+        yield
     except OSError as e:
-        raise UserError(f"cannot write to --out {run.out}: {e.strerror or e} (disk full or read-only?)") from None
+        raise UserError(f"cannot write {what}: {e.strerror or e} (disk full or read-only?)") from None
 
 
-def write_history(out: Path, history: list[dict]) -> None:
-    text = "".join(json.dumps(h, allow_nan=False) + "\n" for h in history)
-    try:
-        atomic_write_bytes(out / "history.jsonl", text.encode())
-    except OSError as e:
-        raise UserError(f"cannot write {out / 'history.jsonl'}: {e.strerror or e} (disk full?)") from None
+def save_train_config(run: Run) -> None:
+    """`train_config.json`: the resolved options, `size` the size trained at (what `--resume` reads back)."""
+    with writing(f"to --out {run.out}"):
+        write_train_config(run.out, {**run.cfg.to_dict(), "size": list(run.size)})
+
+
+def save_history(out: Path, history: list[dict]) -> None:
+    with writing(str(out / HISTORY_FILE)):
+        History(history).write(out)
 
 
 def checkpoint_meta(run: Run, summary: dict | None = None) -> dict:
@@ -63,11 +68,9 @@ def summarize(progress: Progress) -> dict:
 
 def update_summary(out: Path, summary: dict) -> None:
     """Put the final summary into the best checkpoint's config.json (its weights stay as they are)."""
-    if not (out / "config.json").is_file():
+    if not (out / CONFIG_FILE).is_file():
         return
-    config = read_config(out)
-    config.setdefault("train", {})["summary"] = summary
-    try:
-        atomic_write_json(out / "config.json", config)
-    except OSError as e:
-        raise UserError(f"cannot update {out / 'config.json'}: {e.strerror or e}") from None
+    config = CheckpointConfig.read(out)
+    config.train = {**(config.train or {}), "summary": summary}
+    with writing(str(out / CONFIG_FILE)):
+        config.write(out)

@@ -19,8 +19,9 @@ import torch
 
 from .errors import UserError
 from .files import atomic_write_bytes
+from .formats import HISTORY_FILE
 from .train_config import DEFAULT_SIZE, TrainConfig
-from .train_state import Progress, find_last
+from .train_state import LAST, OLD, Progress, find_last
 
 
 @dataclass
@@ -145,7 +146,7 @@ def prepare_out(cfg: TrainConfig) -> tuple[Path, Path | None]:
         (out / ".write-test").unlink()
     except OSError as e:
         raise UserError(f"cannot write to --out {out}: {e.strerror or e}; choose a writable folder") from None
-    for name in ("last", ".last.old", "history.jsonl"):
+    for name in (LAST, OLD, HISTORY_FILE):
         p = out / name
         if p.is_dir():
             shutil.rmtree(p)

@@ -23,6 +23,7 @@ import torch
 
 from .errors import UserError
 from .files import STALE_TEMP_S, atomic_write_bytes, atomic_write_json, remove_older
+from .formats import STATE_FILE, TRAIN_CONFIG_FILE, read_state_json, write_state_json
 
 LAST, OLD = "last", ".last.old"
 PAUSE_ENV = "SEGCOMPARE_PAUSE_WRITE"  # "EPOCH:FILE": tests interrupt a write at a known moment (see pause_hook)
@@ -125,7 +126,7 @@ def write_last(out: Path, save_model, optimizer, state: dict) -> Path:
         atomic_write_json(tmp / "optimizer.json", opt_meta)
         rng_tensors, rng_meta = rng_state()
         atomic_write_bytes(tmp / "rng.safetensors", save(rng_tensors))
-        atomic_write_json(tmp / "state.json", {**state, "rng": rng_meta})
+        write_state_json(tmp / STATE_FILE, {**state, "rng": rng_meta})
         pause_hook(state.get("epoch"))
         last, old = out / LAST, out / OLD
         if old.exists():
@@ -161,7 +162,7 @@ def find_last(out: Path) -> Path | None:
     """`out/last`, or `out/.last.old` when a swap was interrupted; None when there is no state."""
     for name in (LAST, OLD):
         d = Path(out) / name
-        if (d / "state.json").is_file() and (d / "optimizer.safetensors").is_file():
+        if (d / STATE_FILE).is_file() and (d / "optimizer.safetensors").is_file():
             return d
     return None
 
@@ -171,10 +172,10 @@ def read_last(last: Path) -> tuple[dict, dict, dict[str, torch.Tensor]]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from .formats import check_state_json, read_json
+    from .formats import read_json
 
     try:
-        state = check_state_json(read_json(last / "state.json", "training state"), str(last / "state.json"))
+        state = read_state_json(last / STATE_FILE)
         opt = join_state(load_file(str(last / "optimizer.safetensors")), read_json(last / "optimizer.json",
                                                                                    "optimizer state"))
         rng = load_file(str(last / "rng.safetensors"))
@@ -202,6 +203,6 @@ def check_resume(cfg) -> None:
     """On `--resume`, refuse options that change the recipe of the saved run (unless allowed)."""
     from .formats import check_recipe, read_train_config
 
-    path = Path(cfg.out).expanduser() / "train_config.json"
+    path = Path(cfg.out).expanduser() / TRAIN_CONFIG_FILE
     if cfg.resume and path.is_file():
         check_recipe(read_train_config(path), cfg.to_dict(), cfg.allow_changed_recipe, str(path))

@@ -1,5 +1,5 @@
 """The typed formats: CheckpointConfig, Results and History read, validate and write; the committed
-checkpoints and results still load and round-trip unchanged."""
+checkpoints and results still load and round-trip unchanged, byte for byte where training writes them."""
 
 from __future__ import annotations
 
@@ -12,11 +12,16 @@ from helpers import make_results, write_checkpoint
 from segcompare.errors import FormatError, UserError
 from segcompare.formats import (
     CheckpointConfig,
+    EpochRecord,
     History,
     Results,
     best_first,
     read_checkpoint_config,
     read_results_file,
+    read_state_json,
+    read_train_config,
+    write_state_json,
+    write_train_config,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,6 +45,69 @@ def test_committed_checkpoint_files_load_and_round_trip(folder):
         assert results.classes == config.classes
     history = History.read(folder)
     assert all(isinstance(row, dict) for row in history)
+
+
+@pytest.mark.parametrize("folder", COMMITTED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_committed_training_files_are_what_the_writers_write(folder, tmp_path):
+    """config.json, history.jsonl and train_config.json of the committed runs are byte for byte what the
+    typed writers produce from them, and every history row has the keys of `EpochRecord`, in order."""
+    config = CheckpointConfig.read(folder)
+    config.write(tmp_path)
+    assert (tmp_path / "config.json").read_bytes() == (folder / "config.json").read_bytes()
+    history = History.read(folder)
+    assert len(history) >= 1
+    History(history.rows).write(tmp_path)
+    assert (tmp_path / "history.jsonl").read_bytes() == (folder / "history.jsonl").read_bytes()
+    keys = list(EpochRecord.__dataclass_fields__)
+    assert all(list(row) == keys for row in history)
+    assert EpochRecord(**history.rows[-1]).to_dict() == history.rows[-1]
+    write_train_config(tmp_path, read_train_config(folder))
+    assert (tmp_path / "train_config.json").read_bytes() == (folder / "train_config.json").read_bytes()
+
+
+def test_checkpoint_config_keeps_the_key_order_of_the_file(tmp_path):
+    keys = ["format", "num_classes", "provenance", "name", "classes"]  # not the order of the dataclass
+    data = {"format": "segcompare/1", "num_classes": 3, "provenance": {"data": "x"}, "name": "fcn_resnet18",
+            "classes": CLASSES}
+    folder = write_checkpoint(tmp_path / "c", config={k: data[k] for k in keys})
+    config = CheckpointConfig.read(folder)
+    config.train = {"epochs": 1}
+    config.write(folder)
+    written = list(json.loads((folder / "config.json").read_text()))
+    assert written[:len(keys)] == keys and "train" in written  # defaults (mean, std, ...) and new keys after
+
+
+@pytest.mark.parametrize("field", ["train_loss", "lr", "val_miou"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_epoch_record_refuses_what_history_readers_refuse(field, bad):
+    record = EpochRecord(epoch=1, train_loss=0.5, val_loss=None, val_miou=None, lr=1e-3, seconds=1.0,
+                         train_seconds=0.9, train_cpu_seconds=0.8, images=4, step=2)
+    setattr(record, field, bad)
+    with pytest.raises(FormatError, match=field):
+        record.to_dict()
+
+
+def good_state() -> dict:
+    return {"epoch": 1, "step": 2, "best_miou": 0.5, "best_epoch": 1, "bad_validations": 0,
+            "history": [{"epoch": 1, "train_loss": 0.5}], "scheduler": {"last_epoch": 2}, "config": {"lr": 0.1},
+            "rng": {"numpy": ["MT19937", [1, 2], 0, 0, 0.0], "python": [3, [1, 2], None]}}
+
+
+@pytest.mark.parametrize("key, bad", [("epoch", -1), ("history", {}), ("rng", {"numpy": []}), ("scheduler", None)])
+def test_state_json_writer_refuses_what_its_reader_refuses(tmp_path, key, bad):
+    write_state_json(tmp_path, good_state())
+    before = (tmp_path / "state.json").read_bytes()
+    assert read_state_json(tmp_path) == good_state()
+    with pytest.raises(FormatError, match=key):
+        write_state_json(tmp_path, {**good_state(), key: bad})
+    assert (tmp_path / "state.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("options", [[], "lr", None])
+def test_train_config_writer_refuses_what_its_reader_refuses(tmp_path, options):
+    with pytest.raises(FormatError, match="mapping of training options"):
+        write_train_config(tmp_path, options)
+    assert not (tmp_path / "train_config.json").exists()
 
 
 def test_checkpoint_config_write_is_checked_and_keeps_the_old_file(tmp_path):

@@ -74,14 +74,17 @@ def test_overfits_one_batch(name):
 
 
 def test_fit_writes_checkpoint_history_and_config(tmp_path):
-    from segcompare.checkpoint import load_model
+    from segcompare.checkpoint import load_model, read_config
+    from segcompare.formats import EpochRecord
 
     out = fit(TrainConfig(model="unet_resnet18", out=str(tmp_path / "run"), scheduler="onecycle", **TINY))
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2]
     for h in history:
-        assert {"epoch", "train_loss", "val_loss", "val_miou", "lr", "seconds"} <= set(h)
+        assert list(h) == list(EpochRecord.__dataclass_fields__)  # the keys of every committed history
         assert 0 <= h["val_miou"] <= 1 and math.isfinite(h["train_loss"])
+    # the summary went into config.json through CheckpointConfig without moving a key
+    assert list(json.loads((out / "config.json").read_text())) == list(read_config(out / "last"))
     model, config = load_model(out)
     assert config["classes"] == ["background", "pet", "boundary"] and config["input_size"] == [32, 32]
     summary = config["train"]["summary"]

@@ -143,4 +143,7 @@ class TypedFile:
             v = getattr(self, f.name)
             if f.name not in ("extra", "written") and (v not in (None, {}, []) or f.name in self.written + self.KEEP):
                 out[f.name] = v  # absent stays absent, null stays null
-        return {**out, **self.extra}
+        out.update(self.extra)
+        # keys in the order the file had them (new keys after): a read-modify-write changes only what changed
+        order = {k: i for i, k in enumerate(("format",) + self.written)}
+        return dict(sorted(out.items(), key=lambda kv: order.get(kv[0], len(order))))

@@ -10,6 +10,8 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RESULTS_FILE = "results.json"
 HISTORY_FILE = "history.jsonl"
+TRAIN_CONFIG_FILE = "train_config.json"
+STATE_FILE = "state.json"  # in OUT/last/: where a run stands (segcompare.train_state)
 
 # Inference backend modes (segcompare.backends.Backend); named here so choosing one needs no torch.
 INFERENCE_MODES = ("auto", "channels_last", "eager")

@@ -2,14 +2,15 @@
 
 One reader with one tolerance, used by the report, the app, the model card and `push`: a half-written
 LAST line (a training process killed mid-write) is skipped; a broken line before it is a damaged file.
-A resumed run may repeat epochs; the last record of an epoch wins.
+A resumed run may repeat epochs; the last record of an epoch wins. `EpochRecord` is the row a training
+run writes (its keys, in their order, are those of every history.jsonl segcompare has written).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .base import FormatError, is_int, is_number, loads_json, read_text, show
@@ -29,6 +30,25 @@ def check_history_row(row, source: str):
         if not (v is None or is_number(v) or isinstance(v, (bool, str))):
             raise FormatError(f"{source}: {key} must be a number, got {show(v)}")
     return row
+
+
+@dataclass
+class EpochRecord:
+    """One epoch of a training run, as `segcompare train` writes it (val_* are None when not validated)."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float | None
+    val_miou: float | None
+    lr: float
+    seconds: float  # training and validation
+    train_seconds: float
+    train_cpu_seconds: float  # this process's CPU time: robust to a loaded machine
+    images: int
+    step: int  # optimizer steps after this epoch
+
+    def to_dict(self) -> dict:
+        return check_history_row(asdict(self), f"epoch {self.epoch}")
 
 
 @dataclass
@@ -72,10 +92,15 @@ class History:
         return "".join(json.dumps(row, allow_nan=False) + "\n" for row in self.rows)
 
     def write(self, path) -> Path:
-        """Write atomically (a reader sees the old history or the new one, never half of it)."""
+        """Write atomically (a reader sees the old history or the new one, never half of it; OSError when
+        the disk is full or read-only); a folder gets its history.jsonl. The whole file is rewritten, not
+        appended to: a resumed run's history is then exactly the epochs its saved state holds, even after a
+        kill between saving the history and saving last/."""
         from ..files import atomic_write_bytes
 
         path = Path(path)
+        if path.is_dir():
+            path = path / HISTORY_FILE
         for row in self.rows:
             check_history_row(row, str(path))
         atomic_write_bytes(path, self.to_text().encode())

@@ -1,4 +1,5 @@
-"""A run's own files read on `--resume`: `train_config.json`, `last/state.json`, and the recipe check.
+"""A run's own files, read on `--resume`: `train_config.json`, `last/state.json` (one reader and one writer
+each, the writer checking what its reader checks), and the recipe check.
 
 Resuming continues one run, so the options that define what is learned (the recipe) must be those the
 run started with; a changed one would be recorded as the whole run's config. `--allow-changed-recipe`
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import FormatError, is_int, is_number, need, read_json, show
+from .constants import STATE_FILE, TRAIN_CONFIG_FILE
 from .history import check_history_row
 
 # What was learned depends on these; epochs, workers, logging, device, ... may change on resume.
@@ -18,12 +20,35 @@ RECIPE = ("lr", "weight_decay", "optimizer", "amsgrad", "scheduler", "warmup", "
 
 
 def read_train_config(path: str | Path) -> dict:
-    """A run's `train_config.json` as a dict of TrainConfig keys (their types are checked by TrainConfig)."""
-    data = read_json(path, "training config")
+    """A run's `train_config.json` (or its `--out` folder's) as a dict of TrainConfig keys (their types are
+    checked by TrainConfig)."""
+    path = _in_folder(path, TRAIN_CONFIG_FILE)
+    return check_train_config(read_json(path, "training config"), str(path))
+
+
+def check_train_config(data, source: str) -> dict:
     if not isinstance(data, dict):
-        raise FormatError(f"{path} must hold a mapping of training options, got {show(data)}; start again in a "
-                          "fresh --out folder")
+        raise FormatError(f"{source} must hold a mapping of training options, got {show(data)}; start again in "
+                          "a fresh --out folder")
     return data
+
+
+def write_train_config(path: str | Path, options: dict) -> Path:
+    """Write a run's resolved options (TrainConfig.to_dict(), `size` the size trained at) atomically."""
+    path = _in_folder(path, TRAIN_CONFIG_FILE)
+    return _write_json(path, check_train_config(options, str(path)))
+
+
+def read_state_json(path: str | Path) -> dict:
+    """`last/state.json` (or that of a `last/` folder), checked."""
+    path = _in_folder(path, STATE_FILE)
+    return check_state_json(read_json(path, "training state"), str(path))
+
+
+def write_state_json(path: str | Path, state: dict) -> Path:
+    """Write `last/state.json` atomically, checked first: resuming never meets a state its reader refuses."""
+    path = _in_folder(path, STATE_FILE)
+    return _write_json(path, check_state_json(state, str(path)))
 
 
 def check_state_json(state, source: str) -> dict:
@@ -64,3 +89,16 @@ def _norm(v):
     if isinstance(v, (list, tuple)):
         return [_norm(x) for x in v]
     return float(v) if is_number(v) and not isinstance(v, bool) else v
+
+
+def _in_folder(path: str | Path, name: str) -> Path:
+    path = Path(path)
+    return path / name if path.is_dir() else path
+
+
+def _write_json(path: Path, data) -> Path:
+    """Atomically; OSError (disk full, read-only) goes to the caller, which knows what was being saved."""
+    from ..files import atomic_write_json
+
+    atomic_write_json(path, data)
+    return path
