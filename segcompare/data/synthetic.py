@@ -12,11 +12,11 @@ import numpy as np
 
 from ..errors import UserError
 from .base import SegDataset, register_dataset
+from .street_things import CLASSES as STREET_CLASSES
+from .street_things import PALETTE as STREET_PALETTE
 from .synthetic_pets import CLASSES as PET_CLASSES
 from .synthetic_pets import PALETTE as PET_PALETTE
 from .synthetic_pets import render_pet
-from .synthetic_streets import CLASSES as STREET_CLASSES
-from .synthetic_streets import PALETTE as STREET_PALETTE
 from .synthetic_streets import render_street
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}  # each split draws from its own seed stream
