@@ -1,3 +1,5 @@
+"""`python -m segcompare`: the command line (`segcompare.cli`)."""
+
 import sys
 
 from .cli import main

@@ -202,6 +202,14 @@ def metric_fields(cm, band_cm, per_image_cms, names) -> dict:
     return out
 
 
+def calibration_fields(sample: PixelSample, classes: list[str]) -> dict:
+    """roc, pr, ece, reliability and sampled_pixels of results.json, from the sampled pixels' probabilities."""
+    probs, labels = sample.arrays()
+    roc, pr = curves(probs, labels, classes)
+    rel = reliability(probs, labels)
+    return {"roc": roc, "pr": pr, "ece": rel.pop("ece"), "reliability": rel, "sampled_pixels": int(labels.size)}
+
+
 def evaluate(checkpoint_or_model, dataset: str, split: str = "test", size=None, boundary_px: int = 3,
              robustness: bool = False, latency: bool = True, device="cpu", batch_size: int = 4,
              max_images: int | None = None, config: dict | None = None, *,
@@ -244,12 +252,7 @@ def evaluate(checkpoint_or_model, dataset: str, split: str = "test", size=None, 
     if latency:
         results["latency_ms"] = measure_latency(model, eval_size, dev, runs=latency_runs)
     if sample is not None:
-        probs, labels = sample.arrays()
-        results["roc"], results["pr"] = curves(probs, labels, list(ds.classes))
-        rel = reliability(probs, labels)
-        results["ece"] = rel.pop("ece")
-        results["reliability"] = rel
-        results["sampled_pixels"] = int(labels.size)
+        results.update(calibration_fields(sample, list(ds.classes)))
     if robustness:
         results.update(robustness_sweep(model, ds, indices[:robustness_images], cfg, dev, batch_size, seed,
                                         progress))

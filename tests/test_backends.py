@@ -10,7 +10,7 @@ import onnxscript  # noqa: F401
 import pytest
 import torch
 
-from segcompare import backends
+from segcompare import onnx_export
 from segcompare.backends import Backend, agreement
 from segcompare.errors import UserError
 from segcompare.inference import Predictor
@@ -70,7 +70,7 @@ def test_exports_are_cached_per_weights(cache, monkeypatch):
     model = demo_model("fcn_mobilenet_v3_small")
     Backend(model, cache_dir=cache, background=False).prepare(ODD)  # exported here or by the test above
     calls = []
-    monkeypatch.setattr(backends, "export_onnx", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: calls.append(a))
     again = Backend(model, cache_dir=cache, background=False)
     assert again.prepare((1, 3, 70, 50)) == "onnx" and calls == []  # same weights: read from the cache
     other = Tiny()
@@ -82,7 +82,7 @@ def test_failed_export_falls_back_to_eager_results_and_is_remembered(tmp_path, m
     def broken(*args, **kwargs):
         raise RuntimeError("forced failure")
 
-    monkeypatch.setattr(backends, "export_onnx", broken)
+    monkeypatch.setattr(onnx_export, "export_onnx", broken)
     model = Tiny()
     b = Backend(model, cache_dir=tmp_path, background=False)
     x = torch.randn(*ODD)
@@ -91,19 +91,19 @@ def test_failed_export_falls_back_to_eager_results_and_is_remembered(tmp_path, m
     assert "forced failure" in b.reasons["onnx dynamic"] and "forced failure" in caplog.text
     torch.testing.assert_close(run(b, x), eager(model, x), atol=1e-5, rtol=1e-5)
     assert list(tmp_path.glob("*/dynamic.failed"))  # a later process does not try again
-    monkeypatch.setattr(backends, "export_onnx", lambda *a, **k: pytest.fail("export retried"))
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: pytest.fail("export retried"))
     assert Backend(model, cache_dir=tmp_path, background=False).prepare(ODD) in ("channels_last", "eager")
 
 
 def test_a_wrong_dynamic_graph_is_rejected_for_a_static_export(tmp_path, monkeypatch):
-    real = backends.export_onnx
+    real = onnx_export.export_onnx
     targets = []
 
     def wrong_dynamic(model, path, hw, dynamic=True):
         targets.append("dynamic" if dynamic else "static")
         return real(Tiny(seed=1) if dynamic else model, path, hw, dynamic)  # other weights: other answers
 
-    monkeypatch.setattr(backends, "export_onnx", wrong_dynamic)
+    monkeypatch.setattr(onnx_export, "export_onnx", wrong_dynamic)
     model = Tiny()
     b = Backend(model, cache_dir=tmp_path, background=False)
     assert b.prepare(ODD) == "onnx" and targets == ["dynamic", "static"]
@@ -147,7 +147,7 @@ def test_eager_mode_and_bad_mode():
 
 def test_predictor_runs_zoo_models_through_the_backend(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGCOMPARE_CACHE", str(tmp_path))
-    monkeypatch.setattr(backends, "export_onnx", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no")))
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no")))
     model = Tiny()
     fast = Predictor({"m": "x"}, loader=lambda path, device: (model, {"input_size": [32, 32]}))
     slow = Predictor({"m": "x"}, loader=lambda path, device: (model, {"input_size": [32, 32]}), backend="eager")

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from segcompare import models
+from segcompare import model_libraries, models
 from segcompare.errors import UserError
 
 
@@ -35,5 +35,5 @@ def test_an_unreachable_hub_is_detected_with_one_quick_check(monkeypatch):
     for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    assert models.hub_unreachable() is True
+    assert model_libraries.hub_unreachable() is True
     assert len(tries) == 1 and tries[0][1] <= 2

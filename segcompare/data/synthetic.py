@@ -12,11 +12,11 @@ import numpy as np
 
 from ..errors import UserError
 from .base import SegDataset, register_dataset
+from .street_things import CLASSES as STREET_CLASSES
+from .street_things import PALETTE as STREET_PALETTE
 from .synthetic_pets import CLASSES as PET_CLASSES
 from .synthetic_pets import PALETTE as PET_PALETTE
 from .synthetic_pets import render_pet
-from .synthetic_streets import CLASSES as STREET_CLASSES
-from .synthetic_streets import PALETTE as STREET_PALETTE
 from .synthetic_streets import render_street
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}  # each split draws from its own seed stream
@@ -65,13 +65,9 @@ class SyntheticPets(SyntheticDataset):
     length=N (train 1000, val 100, test 100), seed=S.
     """
 
-    prefix = "synthetic-pets"
-    classes = list(PET_CLASSES)
-    palette = [list(c) for c in PET_PALETTE]
-    default_size = (160, 160)
-
-    def render(self, rng, h, w):
-        return render_pet(rng, h, w)
+    prefix, default_size = "synthetic-pets", (160, 160)
+    classes, palette = list(PET_CLASSES), [list(c) for c in PET_PALETTE]
+    render = staticmethod(render_pet)
 
 
 class SyntheticStreets(SyntheticDataset):
@@ -82,13 +78,9 @@ class SyntheticStreets(SyntheticDataset):
     Default size 128x256 (HxW); options: length=N (train 1000, val 100, test 100), seed=S.
     """
 
-    prefix = "synthetic-streets"
-    classes = list(STREET_CLASSES)
-    palette = [list(c) for c in STREET_PALETTE]
-    default_size = (128, 256)
-
-    def render(self, rng, h, w):
-        return render_street(rng, h, w)
+    prefix, default_size = "synthetic-streets", (128, 256)
+    classes, palette = list(STREET_CLASSES), [list(c) for c in STREET_PALETTE]
+    render = staticmethod(render_street)
 
 
 def _int_option(key: str, value, low: int) -> int:
