@@ -45,7 +45,8 @@ class TrainConfig:
     class_weights: str = "none"  # none | inverse_sqrt | inverse | median (from the train split's statistics)
     strategy: str = "scratch"  # scratch | finetune | frozen
     pretrained: str | None = None  # none | imagenet | coco | PATH; None: none for scratch, else imagenet
-    augment: bool = True  # random scale-crop, flip and colour jitter on the train split
+    augment: bool | str = True  # train-split augmentation recipe by name (see `segcompare.data.transforms`):
+    # scale-crop | light | flip | none; true = the default recipe, false = none
     val_every: int = 1
     val_split: str = "val"
     patience: int = 0  # stop after this many validations without a better val mIoU; 0 = never
@@ -107,15 +108,17 @@ def check_types(cfg: TrainConfig) -> None:
         value, kind = getattr(cfg, f.name), str(f.type)
         if value is None and "None" in kind:
             continue
-        base = kind.split(" |")[0]
-        ok = {"bool": lambda v: isinstance(v, bool),
+        base = kind if kind == "bool | str" else kind.split(" |")[0]
+        ok = {"bool | str": lambda v: isinstance(v, (bool, str)),
+              "bool": lambda v: isinstance(v, bool),
               "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
               "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
               "str": lambda v: isinstance(v, str),
               "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
               "dict[str, Any]": lambda v: isinstance(v, dict)}.get(base, lambda v: True)(value)
         if not ok:
-            what = {"bool": "true or false", "int": "a whole number", "float": "a finite number",
+            what = {"bool | str": "true, false or a recipe name",
+                    "bool": "true or false", "int": "a whole number", "float": "a finite number",
                     "str": "a string", "list[str]": "a list of names", "dict[str, Any]": "a mapping"}[base]
             raise UserError(f"{f.name.replace('_', '-')} must be {what}, got {value!r}")
 
@@ -130,6 +133,7 @@ def _positive(name: str, value, allow_none: bool = False, zero: bool = False) ->
 
 def resolve_config(cfg: TrainConfig) -> TrainConfig:
     """Check every option and fill the dependent defaults; returns a new config."""
+    from .data.transforms import augment_policy
     from .losses import parse_loss
     from .models import model_info
     from .optim import check_optimizer, check_scheduler
@@ -156,6 +160,7 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     _positive("workers", cfg.workers, allow_none=True, zero=True)
     check_optimizer(cfg.optimizer)
     check_scheduler(cfg.scheduler)
+    augment_policy(cfg.augment)  # an unknown recipe name -> one line listing the valid ones
     parse_loss(cfg.loss)
     for value, valid, what in ((cfg.strategy, STRATEGIES, "strategy"), (cfg.mixed_precision, PRECISIONS,
                                "mixed precision"), (cfg.class_weights, CLASS_WEIGHTS, "class-weights method")):

@@ -2,10 +2,12 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 import segcompare.data as D
+import segcompare.data.transforms as T
 import segcompare.export  # noqa: F401 - registers the export formats
 import segcompare.losses as L
 import segcompare.metrics as M
@@ -88,6 +90,15 @@ def check_taxonomy(name, t):
     assert M.remap_confusion(cm, t.mapping, num_new=len(t.classes)).trace() == len(t.mapping)
 
 
+def check_augmentation(name, recipe):
+    image = np.zeros((24, 32, 3), np.uint8)
+    image[:, 16:] = 200
+    mask = (image[..., 0] > 0).astype(np.uint8)
+    img, m = T.prepare(image, mask, (12, 16), augment=name, rng=np.random.default_rng(0))
+    assert img.shape == (12, 16, 3) and m.shape == (12, 16) and set(np.unique(m)) <= {0, 1, 255}
+    assert (recipe.scale is None or recipe.scale[0] <= recipe.scale[1]) and 0 <= recipe.jitter < 1
+
+
 def check_export_format(name, exporter):
     assert callable(exporter) and name == "transformers"  # the one format; a new one needs its own round trip
 
@@ -102,7 +113,8 @@ def check_corruption(name, fn):
 CHECKS = {"architecture": check_architecture, "encoder": check_encoder, "model": check_model,
           "library": check_library, "loss": check_loss, "optimizer": check_optimizer,
           "scheduler": check_scheduler, "dataset": check_dataset, "taxonomy": check_taxonomy,
-          "corruption": check_corruption, "export format": check_export_format}
+          "corruption": check_corruption, "export format": check_export_format,
+          "augmentation": check_augmentation}
 ITEMS = [(kind, name) for kind, reg in registries().items() if kind in CHECKS for name in reg.ordered()]
 
 

@@ -231,6 +231,8 @@ def test_nan_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
     ({"resume": True}, "nothing to resume in"),
     ({"epochs": 0}, "epochs must be"),
     ({"log": ["neptune"]}, "unknown logger 'neptune'"),
+    ({"augment": "strong"}, "unknown augmentation 'strong'"),
+    ({"augment": 3}, "augment must be true, false or a recipe name"),
 ])
 def test_impossible_configs_fail_before_training(tmp_path, monkeypatch, change, message):
     import segcompare.train as T
@@ -270,6 +272,15 @@ def test_cli_errors_exit_2_without_traceback(tmp_path, capsys):
     assert code == 2 and err.startswith("error: unknown optimizer 'lion'") and "Traceback" not in err
     assert main(["train", "--out", str(tmp_path / "none"), "--resume"]) == 2
     assert capsys.readouterr().err.startswith("error: nothing to resume in")
+
+
+@pytest.mark.parametrize("flags, augment", [([], True), (["--augment", "light"], "light"), (["--no-augment"], False)])
+def test_augment_flags(flags, augment):
+    from segcompare.cli import build_parser
+    from segcompare.commands.train import config_from_args
+
+    args = build_parser().parse_args(["train", "--model", "fcn_resnet18", "--out", "x", *flags])
+    assert config_from_args(args).augment == augment
 
 
 def test_read_only_output_is_a_user_error(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from segcompare.data import transforms as T
+from segcompare.errors import UserError
 
 
 def blocks(h=32, w=48):
@@ -49,10 +50,11 @@ def test_flip_moves_image_and_mask_together():
     assert (img[..., 0] == m * 80).all() and (m[:, 0] == mask[:, -1]).all()
 
 
+@pytest.mark.parametrize("recipe", [True, *T.AUGMENTATIONS.ordered()])
 @pytest.mark.parametrize("seed", range(5))
-def test_augment_keeps_image_and_mask_aligned(seed):
+def test_augment_keeps_image_and_mask_aligned(seed, recipe):
     image, mask = blocks(64, 96)
-    img, m = T.prepare(image, mask, (32, 48), augment=True, rng=np.random.default_rng(seed))
+    img, m = T.prepare(image, mask, (32, 48), augment=recipe, rng=np.random.default_rng(seed))
     assert img.shape == (32, 48, 3) and m.shape == (32, 48)
     assert set(np.unique(m)) <= {0, 1, 2, 255}
     # Colour jitter changes red levels but keeps their order: class means must increase with the class.
@@ -85,9 +87,30 @@ def test_evaluation_resizes_only():
     assert same[0] is not None and (same[0] == image).all()
 
 
+def test_augment_recipes_by_name():
+    assert T.augment_policy(False) is None and T.augment_policy("none") is None
+    assert T.augment_policy(True) == T.AUGMENTATIONS.get(T.DEFAULT_AUGMENT)
+    light = T.augment_policy("light")
+    assert light.flip and light.scale and light.scale[1] < T.augment_policy("scale-crop").scale[1]
+    with pytest.raises(UserError, match="unknown augmentation 'strong'.*flip, light, none, scale-crop"):
+        T.augment_policy("strong")
+
+
+def test_flip_recipe_only_flips():
+    image, mask = blocks(32, 48)
+    seen = set()
+    for seed in range(8):
+        img, m = T.prepare(image, mask, (32, 48), augment="flip", rng=np.random.default_rng(seed))
+        flipped = (m == mask[:, ::-1]).all() and (img == image[:, ::-1]).all()
+        assert flipped or ((m == mask).all() and (img == image).all())
+        seen.add(bool(flipped))
+    assert seen == {True, False}
+
+
 @pytest.mark.parametrize("size, augment, original, expected", [
     (None, False, (100, 100), None), ((10, 20), False, (100, 100), (10, 20)),
-    ((10, 20), True, (100, 100), (15, 30)), ((10, 20), True, (12, 18), (12, 18))])
+    ((10, 20), "scale-crop", (100, 100), (15, 30)), ((10, 20), "scale-crop", (12, 18), (12, 18)),
+    ((10, 20), "light", (100, 100), (13, 25)), ((10, 20), "flip", (100, 100), (10, 20))])
 def test_work_size(size, augment, original, expected):
     assert T.work_size(size, augment, original) == expected
 

@@ -33,7 +33,8 @@ class SegDataset(torch.utils.data.Dataset):
                  seed: int = 0):
         self.spec, self.split = spec, split
         self.size = tuple(size) if size is not None else None
-        self.augment, self.normalize, self.seed = augment, normalize, seed
+        # The recipe (a `transforms.Augment`) or None; a bool or a recipe name is accepted (see augment_policy).
+        self.augment, self.normalize, self.seed = T.augment_policy(augment), normalize, seed
         self.epoch = 0  # set by the training loop so augmentations differ per epoch but stay reproducible
 
     @property

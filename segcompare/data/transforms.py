@@ -8,14 +8,46 @@ Pillow's C code, so one CPU core prepares several hundred small images per secon
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
-# Training augmentation: random scale of the target size, then a crop back to it.
-SCALE_RANGE = (0.75, 1.5)
-JITTER = 0.25  # brightness, contrast and saturation vary by up to +-25%
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class Augment:
+    """A training augmentation recipe: random scale of the target size then a crop back to it (`scale`, a
+    range of factors; None = no rescale), a horizontal flip half the time, and colour jitter of up to
+    +-`jitter` in brightness, contrast and saturation."""
+
+    scale: tuple[float, float] | None
+    flip: bool
+    jitter: float
+
+
+# By name (TrainConfig.augment; `True` means DEFAULT_AUGMENT).
+AUGMENTATIONS: Registry[Augment] = Registry("augmentation")
+AUGMENTATIONS.add("scale-crop", Augment(scale=(0.75, 1.5), flip=True, jitter=0.25))
+AUGMENTATIONS.add("light", Augment(scale=(0.9, 1.25), flip=True, jitter=0.1))
+AUGMENTATIONS.add("flip", Augment(scale=None, flip=True, jitter=0.0))
+AUGMENTATIONS.add("none", Augment(scale=None, flip=False, jitter=0.0))
+DEFAULT_AUGMENT = "scale-crop"
+SCALE_RANGE = AUGMENTATIONS.get("scale-crop").scale  # the widest range any recipe uses
+JITTER = 0.25
+
+
+def augment_policy(augment: bool | str | Augment | None) -> Augment | None:
+    """TrainConfig.augment -> the recipe, or None for no augmentation: True = DEFAULT_AUGMENT, False = none,
+    a name = that recipe (an unknown name lists the valid ones)."""
+    if augment is None or augment is False:
+        return None
+    if isinstance(augment, Augment):
+        return augment
+    policy = AUGMENTATIONS.get(DEFAULT_AUGMENT if augment is True else augment)
+    return None if policy == AUGMENTATIONS.get("none") else policy
 
 
 def resize_image(image: np.ndarray, size) -> np.ndarray:
@@ -87,34 +119,39 @@ def color_jitter(image, rng, brightness=JITTER, contrast=JITTER, saturation=JITT
     return np.asarray(pil)
 
 
-def work_size(size, augment: bool, original=None):
+def work_size(size, augment, original=None):
     """The resolution worth decoding and caching for a target `size`.
 
-    Evaluation needs exactly `size`. Training rescales by up to SCALE_RANGE[1] before cropping, so keep that
-    much detail, but never more than the original has. None means "the original size".
+    Evaluation needs exactly `size`. Training rescales by up to the recipe's largest scale before cropping, so
+    keep that much detail, but never more than the original has. None means "the original size".
     """
     if size is None:
         return None
-    if not augment:
+    policy = augment_policy(augment)
+    if policy is None or policy.scale is None:
         return tuple(size)
-    big = (math.ceil(size[0] * SCALE_RANGE[1]), math.ceil(size[1] * SCALE_RANGE[1]))
+    big = (math.ceil(size[0] * policy.scale[1]), math.ceil(size[1] * policy.scale[1]))
     if original is not None and original[0] * original[1] <= big[0] * big[1]:
         return tuple(original)
     return big
 
 
 def prepare(image, mask, size=None, augment=False, rng=None, ignore_index=255):
-    """Resize to `size` (evaluation) or random scale+crop, flip and jitter (training)."""
+    """Resize to `size` (evaluation), or apply the `augment` recipe (training; see `augment_policy`)."""
     image, mask = np.asarray(image), np.asarray(mask)
-    if augment:
-        rng = rng if rng is not None else np.random.default_rng()
-        target = size or image.shape[:2]
-        image, mask = random_scale_crop(image, mask, target, rng, ignore_index=ignore_index)
-        if rng.random() < 0.5:
-            image, mask = hflip(image, mask)
-        image = color_jitter(image, rng)
-    elif size is not None:
-        image, mask = resize(image, mask, size)
+    policy = augment_policy(augment)
+    if policy is None:
+        return resize(image, mask, size) if size is not None else (image, mask)
+    rng = rng if rng is not None else np.random.default_rng()
+    target = size or image.shape[:2]
+    if policy.scale is not None:
+        image, mask = random_scale_crop(image, mask, target, rng, scale=policy.scale, ignore_index=ignore_index)
+    else:
+        image, mask = resize(image, mask, target)
+    if policy.flip and rng.random() < 0.5:
+        image, mask = hflip(image, mask)
+    if policy.jitter:
+        image = color_jitter(image, rng, policy.jitter, policy.jitter, policy.jitter)
     return image, mask
 
 
