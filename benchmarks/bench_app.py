@@ -186,7 +186,7 @@ class HttpApi:
         return self._json("POST", "/gradio_api/upload", body, f"multipart/form-data; boundary={boundary}")[0]
 
     def compare(self, picture: Path, task: str) -> list:
-        """/compare as the page calls it (image, task, view, opacity, hidden classes) -> its outputs (gallery, table)."""
+        """/compare as the page calls it (image, task, view, opacity, hidden classes) -> (gallery, table)."""
         image = {"path": self.upload(picture), "meta": {"_type": "gradio.FileData"}}
         body = json.dumps({"data": [image, task, "Overlay", 0.55, []]}).encode()
         event = self._json("POST", "/gradio_api/call/compare", body, "application/json")["event_id"]

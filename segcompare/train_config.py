@@ -46,7 +46,7 @@ class TrainConfig:
     strategy: str = "scratch"  # scratch | finetune | frozen
     pretrained: str | None = None  # none | imagenet | coco | PATH; None: none for scratch, else imagenet
     augment: bool | str = True  # train-split augmentation recipe by name (see `segcompare.data.transforms`):
-    # scale-crop | light | flip | none; true = the default recipe, false = none
+    # flip (the default) | light | scale-crop | none; true = the default recipe, false = none
     val_every: int = 1
     val_split: str = "val"
     patience: int = 0  # stop after this many validations without a better val mIoU; 0 = never

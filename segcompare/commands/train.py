@@ -32,8 +32,8 @@ OPTIONS = {
     "--strategy": ("strategy", dict(help="scratch (default), finetune, frozen")),
     "--pretrained": ("pretrained", dict(metavar="none|imagenet|coco|PATH",
                                         help="initial weights (default: imagenet for finetune/frozen)")),
-    "--augment": ("augment", dict(metavar="RECIPE", help="training augmentation: scale-crop (default), light, "
-                                  "flip, none")),
+    "--augment": ("augment", dict(metavar="RECIPE", help="training augmentation: flip (default), light, "
+                                  "scale-crop, none")),
     "--no-augment": ("augment", dict(action="store_false", default=None, help="no training augmentation")),
     "--val-every": ("val_every", dict(type=int, metavar="K", help="validate every K epochs (default 1)")),
     "--val-split": ("val_split", dict(help="split used for validation (default val)")),
