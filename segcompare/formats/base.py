@@ -47,16 +47,24 @@ def read_text(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES) -> s
         raise FormatError(f"{path} is not UTF-8 text (byte {e.start}); expected a {what}") from None
 
 
-def loads_json(text: str, source: str, max_depth: int = MAX_DEPTH):
-    """Parse JSON text and check its depth and size; NaN/Infinity are read as floats (callers check)."""
+def parse_bounded(parse, text: str, source: str, syntax_error, describe, max_depth: int = MAX_DEPTH,
+                  max_items: int = MAX_ITEMS):
+    """`parse(text)` with its syntax errors (`describe(error)`) and too-deep nesting as one-line FormatErrors,
+    then a walk that bounds depth and size: the one parse path of JSON and YAML files."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise FormatError(f"{source} is not valid JSON (line {e.lineno}: {e.msg})") from None
+        data = parse(text)
+    except syntax_error as e:
+        raise FormatError(f"{source} is not valid {describe(e)}") from None
     except RecursionError:
         raise FormatError(f"{source} is nested too deeply (more than {max_depth} levels)") from None
-    check_depth(data, source, max_depth)
+    check_depth(data, source, max_depth, max_items)
     return data
+
+
+def loads_json(text: str, source: str, max_depth: int = MAX_DEPTH):
+    """Parse JSON text and check its depth and size; NaN/Infinity are read as floats (callers check)."""
+    return parse_bounded(json.loads, text, source, json.JSONDecodeError,
+                         lambda e: f"JSON (line {e.lineno}: {e.msg})", max_depth)
 
 
 def read_json(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_DEPTH):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import FormatError, check_depth, read_text
+from .base import FormatError, parse_bounded, read_text
 
 MAX_YAML_BYTES = 1024 * 1024
 MAX_YAML_VALUES = 100_000  # an experiment config has tens of values
@@ -19,14 +19,8 @@ MAX_YAML_DEPTH = 16
 def loads_yaml(text: str, source: str):
     import yaml
 
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise FormatError(f"{source} is not valid YAML: {str(e).splitlines()[0]}") from None
-    except RecursionError:
-        raise FormatError(f"{source} is nested too deeply (more than {MAX_YAML_DEPTH} levels)") from None
-    check_depth(data, source, MAX_YAML_DEPTH, MAX_YAML_VALUES)
-    return data
+    return parse_bounded(yaml.safe_load, text, source, yaml.YAMLError,
+                         lambda e: f"YAML: {str(e).splitlines()[0]}", MAX_YAML_DEPTH, MAX_YAML_VALUES)
 
 
 def load_yaml_file(path: str | Path, what: str = "YAML config"):
