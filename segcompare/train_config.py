@@ -121,6 +121,10 @@ def check_types(cfg: TrainConfig) -> None:
                     "bool": "true or false", "int": "a whole number", "float": "a finite number",
                     "str": "a string", "list[str]": "a list of names", "dict[str, Any]": "a mapping"}[base]
             raise UserError(f"{f.name.replace('_', '-')} must be {what}, got {value!r}")
+    if isinstance(cfg.augment, str):  # a recipe name: known (one line listing the valid ones) before any training
+        from .data.transforms import augment_policy
+
+        augment_policy(cfg.augment)
 
 
 def _positive(name: str, value, allow_none: bool = False, zero: bool = False) -> None:
@@ -133,7 +137,6 @@ def _positive(name: str, value, allow_none: bool = False, zero: bool = False) ->
 
 def resolve_config(cfg: TrainConfig) -> TrainConfig:
     """Check every option and fill the dependent defaults; returns a new config."""
-    from .data.transforms import augment_policy
     from .losses import parse_loss
     from .models import model_info
     from .optim import check_optimizer, check_scheduler
@@ -160,7 +163,6 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     _positive("workers", cfg.workers, allow_none=True, zero=True)
     check_optimizer(cfg.optimizer)
     check_scheduler(cfg.scheduler)
-    augment_policy(cfg.augment)  # an unknown recipe name -> one line listing the valid ones
     parse_loss(cfg.loss)
     for value, valid, what in ((cfg.strategy, STRATEGIES, "strategy"), (cfg.mixed_precision, PRECISIONS,
                                "mixed precision"), (cfg.class_weights, CLASS_WEIGHTS, "class-weights method")):

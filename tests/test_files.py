@@ -59,7 +59,8 @@ def test_write_last_sweeps_a_killed_runs_state_folder(tmp_path):
     age(stale, STALE_TEMP_S + 60)
     model = torch.nn.Linear(2, 2)
     write_last(tmp_path, lambda d: atomic_write_bytes(d / "model.safetensors", b"m"),
-               torch.optim.SGD(model.parameters(), lr=0.1), {"epoch": 1})
+               torch.optim.SGD(model.parameters(), lr=0.1),
+               {"epoch": 1, "step": 2, "bad_validations": 0, "history": [], "scheduler": {}})
     assert not stale.exists() and (tmp_path / "last" / "state.json").is_file()
 
 
