@@ -38,8 +38,8 @@ AUGMENTATIONS.add("light", Augment(scale=(0.9, 1.25), flip=True, jitter=0.1))
 AUGMENTATIONS.add("flip", Augment(scale=None, flip=True, jitter=0.0))
 AUGMENTATIONS.add("none", Augment(scale=None, flip=False, jitter=0.0))
 DEFAULT_AUGMENT = "flip"
-SCALE_RANGE = AUGMENTATIONS.get("scale-crop").scale  # the widest range any recipe uses
-JITTER = 0.25
+# The widest recipe's values: the defaults of random_scale_crop and color_jitter when called on their own.
+SCALE_RANGE, JITTER = AUGMENTATIONS.get("scale-crop").scale, AUGMENTATIONS.get("scale-crop").jitter
 
 
 def augment_policy(augment: bool | str | Augment | None) -> Augment | None:
