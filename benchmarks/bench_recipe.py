@@ -58,8 +58,8 @@ class Row:
 def plain_loop(model_name, spec, options, size, epochs, batch, seed=0) -> tuple[torch.nn.Module, float]:
     """The plainest loop -> (model, images/s): pre-decoded batches, AdamW, constant lr, flips, CE."""
     train = get_dataset(spec, "train", size=size, augment=False, **options)
-    x = torch.stack([train[i][0] for i in range(len(train))])
-    y = torch.stack([train[i][1] for i in range(len(train))])
+    items = [train[i] for i in range(len(train))]  # each image decoded once
+    x, y = torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
     torch.manual_seed(seed)
     model = build_model(model_name, train.num_classes).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
