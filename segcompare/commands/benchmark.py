@@ -18,6 +18,9 @@ def register(sub) -> None:
                    help="run only these benchmarks")
     p.add_argument("--threads", type=int, default=None, help="torch / ONNX Runtime threads (default: up to 2)")
     p.add_argument("--out", default=None, help="markdown file to write (default: benchmarks/results.md)")
+    p.add_argument("--data", default=None, help="real photos for the training-defaults goal: a folder with camvid/ "
+                   "and oxford-pet/ (default: ../shared/data)")
+    p.add_argument("--recipe-seeds", type=int, default=None, help="training runs per side for that goal (mean)")
     p.set_defaults(func=run)
 
 
@@ -34,4 +37,8 @@ def run(args) -> int:
         cmd += ["--threads", str(args.threads)]
     if args.out:
         cmd += ["--out", str(Path(args.out).resolve())]
+    if args.data:
+        cmd += ["--data", str(Path(args.data).resolve())]
+    if args.recipe_seeds:
+        cmd += ["--recipe-seeds", str(args.recipe_seeds)]
     return subprocess.call(cmd, cwd=ROOT)
