@@ -41,7 +41,7 @@ class TrainConfig:
     scheduler: str = "cosine"
     warmup: float | None = None  # fraction of the steps (< 1) or a number of steps; None: per scheduler
     gamma: float = 0.98  # exponential scheduler: lr multiplier per epoch
-    loss: str = "ce"
+    loss: str = "ce+dice"  # the default by evidence: see the README's "Training defaults" table
     class_weights: str = "none"  # none | inverse_sqrt | inverse | median (from the train split's statistics)
     strategy: str = "scratch"  # scratch | finetune | frozen
     pretrained: str | None = None  # none | imagenet | coco | PATH; None: none for scratch, else imagenet
