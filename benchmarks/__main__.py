@@ -26,11 +26,10 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.summary import write_md
+from benchmarks.summary import STEPS, write_md
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-STEPS = ["inference", "app", "metrics", "evaluate", "train", "data"]
 EVALUATE = """
 import json, sys, time, torch
 from pathlib import Path

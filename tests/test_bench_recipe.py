@@ -98,3 +98,13 @@ def test_the_benchmark_runs_end_to_end_on_both_layouts(tmp_path):
     text = md.read_text()
     assert "training defaults vs a plain loop, camvid (fcn_resnet18, 2 epochs, cpu)" in text
     assert f"training on real photos: pets, {bench_recipe.DEFAULT}" in text
+
+
+def test_a_partial_run_says_which_goals_it_did_not_run():
+    a = SimpleNamespace(quick=False, threads=2, only=["train"], recipe_seeds=2)
+    assert goals.command(a) == "python -m benchmarks --only train --recipe-seeds 2"
+    assert goals.command(SimpleNamespace(quick=True, threads=2, only=goals.STEPS, recipe_seeds=1)) == \
+        "python -m benchmarks --quick"
+    verdicts = {row[0].split(" ")[0]: row[3] for row in goals.not_run(goals.goals({}), ["train"])}
+    assert verdicts["app:"] == verdicts["confusion"] == "not run"  # left out by --only
+    assert verdicts["training:"] == "not measured"  # its step ran and measured nothing: a failure to see
