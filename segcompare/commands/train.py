@@ -27,7 +27,8 @@ OPTIONS = {
     "--scheduler": ("scheduler", dict(help="cosine (default, with warm-up), onecycle, poly, exponential, none")),
     "--warmup": ("warmup", dict(type=float, help="warm-up: fraction of the steps (<1) or a step count")),
     "--gamma": ("gamma", dict(type=float, help="exponential scheduler: lr factor per epoch (default 0.98)")),
-    "--loss": ("loss", dict(help="ce+dice (default), ce, dice, focal, tversky, lovasz, jaccard, or other sums: ce+0.5*dice")),
+    "--loss": ("loss", dict(help="ce+dice (default), ce, dice, focal, tversky, lovasz, jaccard, or other sums: "
+                                 "ce+0.5*dice")),
     "--class-weights": ("class_weights", dict(help="none (default), inverse_sqrt, inverse, median")),
     "--strategy": ("strategy", dict(help="scratch (default), finetune, frozen")),
     "--pretrained": ("pretrained", dict(metavar="none|imagenet|coco|PATH",

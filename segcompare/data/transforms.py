@@ -30,9 +30,9 @@ class Augment:
 
 # By name (TrainConfig.augment; `True` means DEFAULT_AUGMENT). `flip` is the default because on real photos at
 # the default budget (20 epochs) `scale-crop` under-trained (0.94x the plain loop's mIoU on CamVid) and `light`
-# was no better overall (0.97x on CamVid); with the default loss `ce+dice` the default recipe beats a plain PyTorch loop on CamVid and
-# the Oxford-IIIT Pet subset (benchmarks/bench_recipe.py, the table in the README). Longer runs or bigger models
-# may want `light` or `scale-crop`: set `augment:`.
+# was no better overall (0.97x on CamVid); with the default loss `ce+dice` the default recipe beats a plain
+# PyTorch loop on CamVid and the Oxford-IIIT Pet subset (benchmarks/bench_recipe.py, the table in the README).
+# Longer runs or bigger models may want `light` or `scale-crop`: set `augment:`.
 AUGMENTATIONS: Registry[Augment] = Registry("augmentation")
 AUGMENTATIONS.add("scale-crop", Augment(scale=(0.75, 1.5), flip=True, jitter=0.25))
 AUGMENTATIONS.add("light", Augment(scale=(0.9, 1.25), flip=True, jitter=0.1))
