@@ -7,7 +7,7 @@ Each benchmark runs in its own process (its own threads, memory and registries) 
 inference latency per demo model (bench_inference), app overhead / cold start / memory (bench_app),
 confusion-matrix accumulation and evaluation throughput (bench_metrics), fit() vs a minimal training loop
 (bench_train) and, on the real photos in --data, `segcompare train` defaults vs a plain loop at the default
-budget (bench_recipe: ~40 min per seed on 2 CPU cores, minutes on a GPU; skipped by --quick on a CPU),
+budget (bench_recipe: ~15 min per seed on 2 CPU cores, minutes on a GPU; skipped by --quick on a CPU),
 data loading (bench_data). Every figure that a goal is judged on is a ratio of two things
 measured in the same process, in turns (the machine is shared and noisy). The summary table (summary.py)
 says for each goal whether it is met, or by how much it is missed, and why.
@@ -140,7 +140,7 @@ def step_recipe(a, tmp: Path) -> dict:
     if not (data / "camvid").is_dir() or not (data / "oxford-pet").is_dir():
         return {"error": f"no real data: {data} has no camvid/ and oxford-pet/ (pass --data FOLDER)"}
     if a.quick and not torch.cuda.is_available():
-        return {"error": "skipped by --quick on a CPU (about 40 min per seed on 2 cores)"}
+        return {"error": "skipped by --quick on a CPU (about 15 min per seed on 2 cores)"}
     out = tmp / "recipe.json"
     args = ["--data", str(data), "--recipes", "default", "--seeds", str(a.recipe_seeds), "--threads", str(a.threads),
             "--json", str(out)]

@@ -27,7 +27,6 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.bench_train import GpuUtil, steady  # noqa: E402
 from segcompare import metrics  # noqa: E402
 from segcompare.checkpoint import load_model  # noqa: E402
 from segcompare.data import get_dataset  # noqa: E402
@@ -63,32 +63,6 @@ class Row:
     seed: int = 0
     device: str = "cpu"
     gpu_util: float | None = None  # mean GPU utilisation % while training (None: CPU, or no pynvml)
-
-
-class GpuUtil:
-    """`with GpuUtil(device) as u:` samples torch.cuda.utilization() every 0.2 s; u.mean afterwards (or None)."""
-
-    def __init__(self, device: torch.device):
-        self.device, self.samples, self.stop = device, [], threading.Event()
-
-    def __enter__(self):
-        if self.device.type == "cuda":
-            threading.Thread(target=self._sample, daemon=True).start()
-        return self
-
-    def _sample(self):
-        while not self.stop.wait(0.2):
-            try:
-                self.samples.append(torch.cuda.utilization(self.device))
-            except Exception:  # pynvml missing: no utilisation figure
-                return
-
-    def __exit__(self, *exc):
-        self.stop.set()
-
-    @property
-    def mean(self) -> float | None:
-        return round(statistics.mean(self.samples), 1) if self.samples else None
 
 
 def plain_loop(model_name, spec, options, size, epochs, batch, seed=0,
@@ -146,10 +120,6 @@ def test_miou(model, spec, options, size, batch=8) -> float:
             pred = model(xb.to(device)).argmax(1).cpu()
             cm += metrics.confusion_matrix(pred, yb, test.num_classes, test.ignore_index)
     return float(metrics.miou(cm))
-
-
-def steady(rates: list[float]) -> float:
-    return statistics.median(rates[1:]) if len(rates) > 1 else rates[0]
 
 
 def main(argv=None) -> int:

@@ -100,33 +100,48 @@ def hand_loop(model_name, items, batch, epochs, device, bf16=False, channels_las
         _sync(device)
         rates.append(nb * batch / (time.perf_counter() - t))
         cpu_rates.append(nb * batch / (time.process_time() - c))
-    return _steady(rates), _steady(cpu_rates)
+    return steady(rates), steady(cpu_rates)
 
 
 def fit_rate(model_name, out, batch, epochs, device, bf16=False, channels_last=False):
     cfg = TrainConfig(model=model_name, dataset=SPEC, out=str(out), epochs=epochs, batch_size=batch,
                       workers=0, augment=False, progress=False, overwrite=True, device=device.type,
                       mixed_precision="bf16" if bf16 else "no", channels_last=channels_last, scheduler="none")
-    util = []
-    stop = threading.Event()
-    if device.type == "cuda":
-        def sample():
-            while not stop.is_set():
-                try:
-                    util.append(torch.cuda.utilization())
-                except Exception:  # pynvml missing: no utilisation figure
-                    return
-                time.sleep(0.2)
-        threading.Thread(target=sample, daemon=True).start()
-    fit(cfg)
-    stop.set()
+    with GpuUtil(device) as util:
+        fit(cfg)
     rows = [json.loads(x) for x in (Path(out) / "history.jsonl").read_text().splitlines()]
     rates = [r["images"] / r["train_seconds"] for r in rows]
     cpu_rates = [r["images"] / r["train_cpu_seconds"] for r in rows]
-    return _steady(rates), _steady(cpu_rates), util
+    return steady(rates), steady(cpu_rates), util.samples
 
 
-def _steady(rates: list[float]) -> float:
+class GpuUtil:
+    """`with GpuUtil(device) as u:` samples torch.cuda.utilization() every 0.2 s; u.samples / u.mean afterwards."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.samples, self.stop = device, [], threading.Event()
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            threading.Thread(target=self._sample, daemon=True).start()
+        return self
+
+    def _sample(self):
+        while not self.stop.wait(0.2):
+            try:
+                self.samples.append(torch.cuda.utilization(self.device))
+            except Exception:  # pynvml missing: no utilisation figure
+                return
+
+    def __exit__(self, *exc):
+        self.stop.set()
+
+    @property
+    def mean(self) -> float | None:
+        return round(statistics.mean(self.samples), 1) if self.samples else None
+
+
+def steady(rates: list[float]) -> float:
     """Median over the epochs after the first (warm-up)."""
     return statistics.median(rates[1:]) if len(rates) > 1 else rates[0]
 
